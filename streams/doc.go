@@ -1,0 +1,19 @@
+// Package streams holds lsrflow's transport contracts and the stage runner.
+//
+// A transport moves Messages between named topics. Publisher.Publish returns only once every
+// message is acknowledged by the transport (stored in memory, or acked by the Kafka brokers
+// with acks=all). A Consumer belongs to a consumer group: it receives messages from the
+// partitions assigned to it and commits offsets explicitly; nothing is committed automatically.
+// Delivery is at-least-once: after a crash or a rebalance, messages after the last committed
+// offset are delivered again. Implementations live below this package: streams/memory (the
+// embedded, in-process transport) and streams/kafka (segmentio/kafka-go). streams/streamstest
+// is the contract suite both pass.
+//
+// The Runner drives one Stage: fetch -> Processor.Process -> publish every output -> commit.
+// An input is committed only after every output it caused is acknowledged, and only as part of
+// the contiguous prefix of finished offsets of its partition, so a crash at any moment loses
+// nothing (inputs are re-delivered) and sinks keyed by record identity make the result
+// exactly-once. Errors are retried with backoff unless they are permanent (Permanent, or a
+// schemas.DecodeError); a permanent error, a panic, or retries exhausted send the input to the
+// dead-letter topic with the stage, the reason and the original bytes.
+package streams

@@ -1,0 +1,85 @@
+package streams
+
+import (
+	"context"
+	"errors"
+	"hash/fnv"
+)
+
+// Message is one record on a topic. Topic, Partition and Offset are set by the transport on
+// consumed messages; on published messages only Topic (may be empty: the stage's default output),
+// Key, Value and Headers matter.
+type Message struct {
+	Topic     string
+	Partition int
+	Offset    int64
+	Key       []byte
+	Value     []byte
+	Headers   map[string]string
+}
+
+// Publisher writes messages to topics.
+type Publisher interface {
+	// Publish writes msgs to topic, each to the partition its key hashes to, and returns once
+	// all are acknowledged. Messages with the same key keep their order. Safe for concurrent use.
+	Publish(ctx context.Context, topic string, msgs ...Message) error
+}
+
+// Subscriber creates group consumers.
+type Subscriber interface {
+	// Subscribe joins consumer group on topic. Consumption starts at the group's committed
+	// offsets, or at the beginning of each partition when the group has none.
+	Subscribe(ctx context.Context, topic, group string) (Consumer, error)
+}
+
+// Consumer reads a topic as a member of a consumer group. Fetch and Commit may be called from
+// different goroutines; Fetch itself is not meant for concurrent callers.
+type Consumer interface {
+	// Fetch blocks until a message is available on an assigned partition or ctx is done.
+	// Messages of one partition arrive in offset order.
+	Fetch(ctx context.Context) (Message, error)
+	// Commit records that msgs (and, per partition, everything before them) are processed:
+	// the group resumes after them. Callers commit per partition in increasing order.
+	Commit(ctx context.Context, msgs ...Message) error
+	// Close leaves the group. Uncommitted messages are redelivered to the next owner.
+	Close() error
+}
+
+// LagReporter is implemented by consumers that know how far behind the head they are.
+type LagReporter interface {
+	// Lag returns the number of messages on the assigned partitions not yet fetched.
+	Lag() int64
+}
+
+// TopicSpec describes a topic to create.
+type TopicSpec struct {
+	Name              string
+	Partitions        int
+	ReplicationFactor int
+	// Compacted keeps only the latest message per key (for retriever updates).
+	Compacted   bool
+	RetentionMs int64
+}
+
+// Transport is a full transport: publish, subscribe, create topics.
+type Transport interface {
+	Publisher
+	Subscriber
+	// EnsureTopics creates missing topics; existing ones are left as they are.
+	EnsureTopics(ctx context.Context, specs ...TopicSpec) error
+	Close() error
+}
+
+// ErrClosed is returned by operations on a closed transport or consumer.
+var ErrClosed = errors.New("streams: closed")
+
+// PartitionFor maps a key to one of n partitions. Transports use it so that the same key lands
+// in the same partition everywhere. Empty keys go to partition 0.
+func PartitionFor(key []byte, n int) int {
+	if n <= 1 || len(key) == 0 {
+		return 0
+	}
+	h := fnv.New32a()
+	_, _ = h.Write(key)
+	return int(h.Sum32() % uint32(n))
+}
