@@ -83,3 +83,26 @@ func PartitionFor(key []byte, n int) int {
 	_, _ = h.Write(key)
 	return int(h.Sum32() % uint32(n))
 }
+
+// Processor is one stage's logic. Process returns the messages to publish for msg (none
+// filters it out, several fan out); a message whose Topic is empty goes to the stage's output
+// topic. Returning an error retries msg with backoff, unless the error is permanent (see
+// Permanent), which sends msg to the dead-letter topic. Process may be called concurrently
+// when the stage's concurrency is above one.
+type Processor interface {
+	Process(ctx context.Context, msg Message) ([]Message, error)
+}
+
+// ProcessorFunc adapts a function to Processor.
+type ProcessorFunc func(ctx context.Context, msg Message) ([]Message, error)
+
+// Process calls f.
+func (f ProcessorFunc) Process(ctx context.Context, msg Message) ([]Message, error) {
+	return f(ctx, msg)
+}
+
+// Flusher is implemented by processors that buffer (sinks). The runner calls Flush before it
+// commits inputs; once Flush returns, the effects of every processed input are durable.
+type Flusher interface {
+	Flush(ctx context.Context) error
+}
