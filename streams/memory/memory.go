@@ -1,0 +1,334 @@
+package memory
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+
+	"github.com/lsrflow/lsrflow/streams"
+)
+
+// ErrNotAssigned is returned by Commit for a message whose partition is not (any more)
+// assigned to the committing member; the message will be redelivered to its new owner.
+var ErrNotAssigned = errors.New("memory: partition not assigned to this consumer")
+
+// Option configures a Transport.
+type Option func(*Transport)
+
+// WithDefaultPartitions sets the partition count of topics created implicitly by Publish or
+// Subscribe (default 3). Values below 1 are ignored.
+func WithDefaultPartitions(n int) Option {
+	return func(t *Transport) {
+		if n >= 1 {
+			t.defaultPartitions = n
+		}
+	}
+}
+
+// Transport is the in-process transport. The zero value is not usable; call New.
+type Transport struct {
+	defaultPartitions int
+
+	mu      sync.Mutex
+	closed  bool
+	topics  map[string]*topic
+	groups  map[groupKey]*group
+	changed chan struct{} // closed and replaced whenever data or assignments change
+	nextID  int
+}
+
+type topic struct {
+	name       string
+	partitions [][]streams.Message
+}
+
+type groupKey struct{ group, topic string }
+
+type group struct {
+	committed []int64     // per partition: the next offset to consume
+	members   []*consumer // in join order; partition p belongs to members[p%len(members)]
+}
+
+var _ streams.Transport = (*Transport)(nil)
+
+// New returns an empty transport.
+func New(opts ...Option) *Transport {
+	t := &Transport{
+		defaultPartitions: 3,
+		topics:            map[string]*topic{},
+		groups:            map[groupKey]*group{},
+		changed:           make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(t)
+	}
+	return t
+}
+
+// notifyLocked wakes every blocked Fetch. Callers hold t.mu.
+func (t *Transport) notifyLocked() {
+	close(t.changed)
+	t.changed = make(chan struct{})
+}
+
+func (t *Transport) topicLocked(name string, partitions int) *topic {
+	tp, ok := t.topics[name]
+	if !ok {
+		tp = &topic{name: name, partitions: make([][]streams.Message, partitions)}
+		t.topics[name] = tp
+	}
+	return tp
+}
+
+// EnsureTopics creates the topics that do not exist yet; existing ones keep their partitions.
+func (t *Transport) EnsureTopics(ctx context.Context, specs ...streams.TopicSpec) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for _, s := range specs {
+		if s.Name == "" {
+			return errors.New("memory: ensure topics: empty topic name")
+		}
+		if s.Partitions < 0 {
+			return fmt.Errorf("memory: ensure topic %q: negative partition count %d", s.Name, s.Partitions)
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return streams.ErrClosed
+	}
+	for _, s := range specs {
+		n := s.Partitions
+		if n == 0 {
+			n = t.defaultPartitions
+		}
+		t.topicLocked(s.Name, n)
+	}
+	return nil
+}
+
+// Publish appends msgs to their partitions. When topic is empty each message's own Topic is
+// used. It returns once every message is stored.
+func (t *Transport) Publish(ctx context.Context, topicName string, msgs ...streams.Message) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for i := range msgs {
+		if topicName == "" && msgs[i].Topic == "" {
+			return fmt.Errorf("memory: publish: message %d has no topic", i)
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return streams.ErrClosed
+	}
+	for _, m := range msgs {
+		name := topicName
+		if name == "" {
+			name = m.Topic
+		}
+		tp := t.topicLocked(name, t.defaultPartitions)
+		p := streams.PartitionFor(m.Key, len(tp.partitions))
+		tp.partitions[p] = append(tp.partitions[p], streams.Message{
+			Topic:     name,
+			Partition: p,
+			Offset:    int64(len(tp.partitions[p])),
+			Key:       bytes.Clone(m.Key),
+			Value:     bytes.Clone(m.Value),
+			Headers:   maps.Clone(m.Headers),
+		})
+	}
+	if len(msgs) > 0 {
+		t.notifyLocked()
+	}
+	return nil
+}
+
+// Subscribe joins group on topic (creating the topic if needed) and rebalances the group.
+func (t *Transport) Subscribe(ctx context.Context, topicName, groupName string) (streams.Consumer, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if topicName == "" || groupName == "" {
+		return nil, fmt.Errorf("memory: subscribe: topic %q and group %q must be non-empty", topicName, groupName)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil, streams.ErrClosed
+	}
+	tp := t.topicLocked(topicName, t.defaultPartitions)
+	k := groupKey{groupName, topicName}
+	g, ok := t.groups[k]
+	if !ok {
+		g = &group{committed: make([]int64, len(tp.partitions))}
+		t.groups[k] = g
+	}
+	t.nextID++
+	c := &consumer{t: t, topic: tp, group: g, key: k, id: t.nextID, pos: map[int]int64{}}
+	g.members = append(g.members, c)
+	t.rebalanceLocked(g)
+	return c, nil
+}
+
+// rebalanceLocked recomputes every member's partitions. A member keeps its fetch position on a
+// partition it already owned; a partition it gains starts at the committed offset.
+func (t *Transport) rebalanceLocked(g *group) {
+	n := len(g.committed)
+	for i, c := range g.members {
+		pos := map[int]int64{}
+		var assigned []int
+		for p := i; p < n; p += len(g.members) {
+			assigned = append(assigned, p)
+			if old, ok := c.pos[p]; ok {
+				pos[p] = old
+			} else {
+				pos[p] = g.committed[p]
+			}
+		}
+		c.pos, c.assigned = pos, assigned
+	}
+	t.notifyLocked()
+}
+
+// Close closes every consumer and makes further calls fail with streams.ErrClosed.
+func (t *Transport) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	for _, g := range t.groups {
+		for _, c := range g.members {
+			c.closed = true
+		}
+		g.members = nil
+	}
+	t.notifyLocked()
+	return nil
+}
+
+// consumer is one member of a group. Its fields are guarded by t.mu.
+type consumer struct {
+	t        *Transport
+	topic    *topic
+	group    *group
+	key      groupKey
+	id       int
+	closed   bool
+	assigned []int
+	pos      map[int]int64 // next offset to fetch per assigned partition
+	next     int           // round-robin cursor into assigned
+}
+
+var _ streams.LagReporter = (*consumer)(nil)
+
+// Fetch returns the next message of an assigned partition, blocking until there is one.
+func (c *consumer) Fetch(ctx context.Context) (streams.Message, error) {
+	t := c.t
+	for {
+		t.mu.Lock()
+		if c.closed {
+			t.mu.Unlock()
+			return streams.Message{}, streams.ErrClosed
+		}
+		for i := range c.assigned {
+			j := (c.next + i) % len(c.assigned)
+			p := c.assigned[j]
+			log := c.topic.partitions[p]
+			if off := c.pos[p]; off < int64(len(log)) {
+				c.pos[p] = off + 1
+				c.next = j + 1
+				m := log[off]
+				t.mu.Unlock()
+				m.Key, m.Value, m.Headers = bytes.Clone(m.Key), bytes.Clone(m.Value), maps.Clone(m.Headers)
+				return m, nil
+			}
+		}
+		wait := t.changed
+		t.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return streams.Message{}, ctx.Err()
+		case <-wait:
+		}
+	}
+}
+
+// Commit moves the group's committed offset of each message's partition to offset+1.
+func (c *consumer) Commit(ctx context.Context, msgs ...streams.Message) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	t := c.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c.closed {
+		return streams.ErrClosed
+	}
+	for _, m := range msgs {
+		if m.Topic != c.key.topic {
+			return fmt.Errorf("memory: commit: message of topic %q on a consumer of %q", m.Topic, c.key.topic)
+		}
+		if _, ok := c.pos[m.Partition]; !ok {
+			return fmt.Errorf("memory: commit %s/%d@%d for group %q: %w", m.Topic, m.Partition, m.Offset, c.key.group, ErrNotAssigned)
+		}
+	}
+	for _, m := range msgs {
+		if next := m.Offset + 1; next > c.group.committed[m.Partition] {
+			c.group.committed[m.Partition] = next
+		}
+	}
+	return nil
+}
+
+// Close leaves the group; its partitions move to the remaining members.
+func (c *consumer) Close() error {
+	t := c.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	g := c.group
+	for i, m := range g.members {
+		if m == c {
+			g.members = append(g.members[:i:i], g.members[i+1:]...)
+			break
+		}
+	}
+	c.assigned, c.pos = nil, map[int]int64{}
+	t.rebalanceLocked(g)
+	return nil
+}
+
+// Lag returns how many messages on the assigned partitions are not fetched yet.
+func (c *consumer) Lag() int64 {
+	t := c.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var lag int64
+	for p, off := range c.pos {
+		lag += int64(len(c.topic.partitions[p])) - off
+	}
+	return lag
+}
+
+// Committed returns group's committed offsets (next offset to consume) per partition of
+// topic, or nil when the group has never subscribed to it. Meant for tests and tooling.
+func (t *Transport) Committed(topicName, groupName string) []int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	g, ok := t.groups[groupKey{groupName, topicName}]
+	if !ok {
+		return nil
+	}
+	return append([]int64(nil), g.committed...)
+}
