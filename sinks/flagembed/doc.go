@@ -1,0 +1,13 @@
+// Package flagembed exports scored records in the formats that encoder fine-tuning tools read:
+//
+//   - FlagEmbedding: {"query","pos","neg","pos_scores","neg_scores"} per line
+//     (knowledge_distillation);
+//   - sentence-transformers distillation (DistillKLDivLoss): {"query","pos","neg_1".."neg_n",
+//     "label"} with label the teacher score vector over [pos, neg_1..neg_n].
+//
+// A Split decides which passages are positives: the top N by teacher probability, every
+// passage above a probability threshold, or those that contain a gold answer; the rest are
+// negatives. Scores are written as log-probabilities by default (both trainers softmax what
+// they read, and softmax(log p) = p) or as probabilities. Records that leave no positive or
+// too few negatives are skipped and counted by reason, never written half-formed.
+package flagembed
