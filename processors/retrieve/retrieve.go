@@ -1,0 +1,55 @@
+// Package retrieve is the retrieval stage: it turns query records into candidate sets with a
+// retrieval.Retriever. The retriever can be swapped while the stage runs (a new adapter or
+// index version): every candidate set is stamped with the version that produced it, and an
+// in-flight query finishes on the retriever it started with.
+package retrieve
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/lsrflow/lsrflow/retrieval"
+	"github.com/lsrflow/lsrflow/schemas"
+	"github.com/lsrflow/lsrflow/streams"
+)
+
+// Processor retrieves the top-K passages of each query.
+type Processor struct {
+	K         int
+	retriever atomic.Pointer[retrieverBox]
+}
+
+type retrieverBox struct{ r retrieval.Retriever }
+
+// New returns a retrieve processor over r.
+func New(r retrieval.Retriever, k int) *Processor {
+	p := &Processor{K: k}
+	p.Swap(r)
+	return p
+}
+
+// Swap replaces the retriever; queries already being processed keep the old one.
+func (p *Processor) Swap(r retrieval.Retriever) { p.retriever.Store(&retrieverBox{r}) }
+
+// Retriever returns the current retriever.
+func (p *Processor) Retriever() retrieval.Retriever { return p.retriever.Load().r }
+
+// Process implements streams.Processor.
+func (p *Processor) Process(ctx context.Context, m streams.Message) ([]streams.Message, error) {
+	q, err := schemas.DecodeQuery(m.Value)
+	if err != nil {
+		return nil, err
+	}
+	r := p.Retriever()
+	docs, err := r.Search(ctx, q.Question, p.K)
+	if err != nil {
+		return nil, fmt.Errorf("retrieve %s: %w", q.ID, err)
+	}
+	c := schemas.Candidates{SchemaVersion: schemas.CandidatesVersion, Query: q, Docs: docs, Retriever: r.Info()}
+	b, err := schemas.Encode(c)
+	if err != nil {
+		return nil, streams.Permanent("encode", err)
+	}
+	return []streams.Message{{Key: []byte(q.ID), Value: b}}, nil
+}
