@@ -1,0 +1,437 @@
+package retrieval
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/lsrflow/lsrflow/internal/progress"
+	"github.com/lsrflow/lsrflow/retrieval/docstore"
+	"github.com/lsrflow/lsrflow/schemas"
+)
+
+// Layout of an index directory.
+const (
+	ManifestFile    = "manifest.json"
+	DocstoreDir     = "docstore"
+	DeadLettersFile = "dead-letters.jsonl"
+	// ManifestVersion is the current manifest format; OpenIndex reads 1..ManifestVersion.
+	ManifestVersion = 1
+)
+
+// Manifest describes an index directory. Methods record themselves in their own section;
+// a nil BM25 or an empty Dense means that method was not built.
+type Manifest struct {
+	FormatVersion int          `json:"format_version"`
+	Corpus        CorpusInfo   `json:"corpus"`
+	NumDocs       int          `json:"num_docs"`
+	Created       CreationInfo `json:"created"`
+	BM25          *BM25Entry   `json:"bm25,omitempty"`
+	Dense         []DenseEntry `json:"dense,omitempty"`
+}
+
+// CorpusInfo says which corpus file the index was built from and what reading it found.
+type CorpusInfo struct {
+	Path         string    `json:"path"`
+	Size         int64     `json:"size"`
+	ModTime      time.Time `json:"mod_time"`
+	Lines        int       `json:"lines"`
+	BadLines     int       `json:"bad_lines"`
+	DuplicateIDs int       `json:"duplicate_ids"`
+}
+
+// CreationInfo records when and by what the index was built.
+type CreationInfo struct {
+	Time      time.Time `json:"time"`
+	Tool      string    `json:"tool"`
+	GoVersion string    `json:"go_version,omitempty"`
+	Seconds   float64   `json:"seconds"`
+}
+
+// BM25Entry is the lexical index section; Path is relative to the index directory.
+type BM25Entry struct {
+	K1        float64 `json:"k1"`
+	B         float64 `json:"b"`
+	Tokenizer string  `json:"tokenizer"`
+	Path      string  `json:"path"`
+	Version   string  `json:"version"`
+	NumTerms  int     `json:"num_terms"`
+	AvgDocLen float64 `json:"avg_doc_len"`
+}
+
+// DenseEntry is one dense index: an embedder plus a FAISS index over the docstore ordinals.
+// Path is relative to the index directory. Extra holds method-specific settings.
+type DenseEntry struct {
+	Name         string          `json:"name"`
+	Embedder     string          `json:"embedder"`
+	IndexFactory string          `json:"index_factory"`
+	Metric       string          `json:"metric"`
+	Dim          int             `json:"dim"`
+	Path         string          `json:"path"`
+	Version      string          `json:"version,omitempty"`
+	Extra        json.RawMessage `json:"extra,omitempty"`
+}
+
+// DenseByName returns the dense entry called name; name "" selects the only entry.
+func (m *Manifest) DenseByName(name string) (*DenseEntry, bool) {
+	if name == "" && len(m.Dense) == 1 {
+		return &m.Dense[0], true
+	}
+	for i := range m.Dense {
+		if m.Dense[i].Name == name {
+			return &m.Dense[i], true
+		}
+	}
+	return nil, false
+}
+
+// SetDense adds e, replacing an entry of the same name.
+func (m *Manifest) SetDense(e DenseEntry) {
+	for i := range m.Dense {
+		if m.Dense[i].Name == e.Name {
+			m.Dense[i] = e
+			return
+		}
+	}
+	m.Dense = append(m.Dense, e)
+}
+
+// ErrNotIndex is wrapped by OpenIndex and ReadManifest when dir has no manifest.
+var ErrNotIndex = errors.New("not an index directory")
+
+// ReadManifest reads and checks dir/manifest.json.
+func ReadManifest(dir string) (Manifest, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return Manifest{}, fmt.Errorf("index %s does not exist; build it with lsrflow index --corpus C.jsonl --out %s", dir, dir)
+		}
+		return Manifest{}, fmt.Errorf("index %s: %w", dir, err)
+	}
+	if !st.IsDir() {
+		return Manifest{}, fmt.Errorf("index %s is a file, not a directory: %w", dir, ErrNotIndex)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return Manifest{}, fmt.Errorf("index %s has no %s (%w; unfinished build?)", dir, ManifestFile, ErrNotIndex)
+		}
+		return Manifest{}, fmt.Errorf("index %s: %w", dir, err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return Manifest{}, fmt.Errorf("index %s: bad %s: %w", dir, ManifestFile, err)
+	}
+	if m.FormatVersion < 1 || m.FormatVersion > ManifestVersion {
+		return Manifest{}, fmt.Errorf("index %s: manifest format_version %d is not supported (this build reads 1..%d)", dir, m.FormatVersion, ManifestVersion)
+	}
+	return m, nil
+}
+
+// WriteManifest writes dir/manifest.json atomically (temp file, fsync, rename). A zero
+// FormatVersion is set to ManifestVersion.
+func WriteManifest(dir string, m Manifest) error {
+	if m.FormatVersion == 0 {
+		m.FormatVersion = ManifestVersion
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("manifest: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ManifestFile+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("manifest: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("manifest: write: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("manifest: sync: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("manifest: close: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, ManifestFile)); err != nil {
+		return fmt.Errorf("manifest: %w", err)
+	}
+	return nil
+}
+
+// Index is an open index directory: its manifest and passage store.
+type Index struct {
+	Dir      string
+	Manifest Manifest
+	Docs     *docstore.Reader
+}
+
+// OpenIndex opens dir: reads the manifest and maps the docstore. Close releases it.
+func OpenIndex(dir string) (*Index, error) {
+	m, err := ReadManifest(dir)
+	if err != nil {
+		return nil, err
+	}
+	docs, err := docstore.Open(filepath.Join(dir, DocstoreDir))
+	if err != nil {
+		return nil, fmt.Errorf("index %s: %w", dir, err)
+	}
+	if docs.Len() != m.NumDocs {
+		docs.Close()
+		return nil, fmt.Errorf("index %s: manifest says %d docs, docstore has %d", dir, m.NumDocs, docs.Len())
+	}
+	return &Index{Dir: dir, Manifest: m, Docs: docs}, nil
+}
+
+// Close unmaps the docstore. Retrievers opened on the index must not be used afterwards.
+func (ix *Index) Close() error { return ix.Docs.Close() }
+
+// Path resolves a manifest path (relative to the index directory).
+func (ix *Index) Path(rel string) string {
+	if filepath.IsAbs(rel) {
+		return rel
+	}
+	return filepath.Join(ix.Dir, filepath.FromSlash(rel))
+}
+
+// NotBuiltError says that an index directory lacks a method.
+type NotBuiltError struct {
+	Dir, Method, Hint string
+}
+
+func (e *NotBuiltError) Error() string {
+	s := fmt.Sprintf("index %s has no %s index", e.Dir, e.Method)
+	if e.Hint != "" {
+		s += "; build it with " + e.Hint
+	}
+	return s
+}
+
+// Opener opens the retriever of one method on an open index. It returns a *NotBuiltError
+// when the index lacks that method.
+type Opener func(ctx context.Context, ix *Index) (Retriever, error)
+
+// Openers maps method names ("bm25", "dense", ...) to their openers. The caller assembles it
+// from the method packages it links; there is no global registry.
+type Openers map[string]Opener
+
+// Methods lists the method names, sorted.
+func (o Openers) Methods() []string {
+	names := make([]string, 0, len(o))
+	for n := range o {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// UnknownMethodError is returned by Open for a method not in the Openers.
+type UnknownMethodError struct {
+	Method string
+	Known  []string
+}
+
+func (e *UnknownMethodError) Error() string {
+	return fmt.Sprintf("unknown retrieval method %q (known: %s)", e.Method, strings.Join(e.Known, ", "))
+}
+
+// Open opens the retriever for method on ix.
+func (o Openers) Open(ctx context.Context, ix *Index, method string) (Retriever, error) {
+	op, ok := o[method]
+	if !ok {
+		return nil, &UnknownMethodError{Method: method, Known: o.Methods()}
+	}
+	return op(ctx, ix)
+}
+
+// BuildStep adds one retrieval method to an index being built.
+type BuildStep interface {
+	// Name is the method name (for logs and errors).
+	Name() string
+	// Add sees every passage, in ordinal order, while the corpus is read. Steps that work
+	// from the finished docstore (dense embedding in batches) may do nothing here.
+	Add(ord int, id, contents string) error
+	// Finish runs once the docstore is complete: it writes the step's files under ix.Dir and
+	// records its section in m.
+	Finish(ctx context.Context, ix *Index, m *Manifest) error
+}
+
+// BuildOptions configures Build.
+type BuildOptions struct {
+	Corpus       string      // FlashRAG corpus jsonl
+	Dir          string      // index directory (created; an old manifest is replaced at the end)
+	MaxLineBytes int         // line size limit (schemas.DefaultMaxLine when <= 0)
+	Steps        []BuildStep // methods to build, in order
+	Progress     io.Writer   // progress output (nil: none)
+}
+
+// BuildStats summarizes a build.
+type BuildStats struct {
+	Docs, Lines, BadLines, DuplicateIDs int
+	Seconds                             float64
+}
+
+// DocsPerSecond is the build throughput.
+func (s BuildStats) DocsPerSecond() float64 {
+	if s.Seconds <= 0 {
+		return 0
+	}
+	return float64(s.Docs) / s.Seconds
+}
+
+// Build reads the corpus into a docstore under opts.Dir, feeding each passage to the steps,
+// then finishes every step and writes the manifest last. Bad corpus lines do not stop the
+// build: they are dead-lettered (stage "index") to Dir/dead-letters.jsonl and counted.
+func Build(ctx context.Context, opts BuildOptions) (BuildStats, error) {
+	start := time.Now()
+	var st BuildStats
+	fi, err := os.Stat(opts.Corpus)
+	if err != nil {
+		return st, fmt.Errorf("corpus: %w", err)
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return st, fmt.Errorf("index dir: %w", err)
+	}
+	// An old manifest would describe files about to be replaced.
+	if err := os.Remove(filepath.Join(opts.Dir, ManifestFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return st, fmt.Errorf("index dir: %w", err)
+	}
+	f, err := os.Open(opts.Corpus)
+	if err != nil {
+		return st, fmt.Errorf("corpus: %w", err)
+	}
+	defer f.Close()
+	dlf, err := os.Create(filepath.Join(opts.Dir, DeadLettersFile))
+	if err != nil {
+		return st, fmt.Errorf("dead letters: %w", err)
+	}
+	defer dlf.Close()
+	w, err := docstore.Create(filepath.Join(opts.Dir, DocstoreDir))
+	if err != nil {
+		return st, err
+	}
+	var bar *progress.Bar
+	if opts.Progress != nil {
+		bar = progress.New(opts.Progress, "index: docs", 0)
+	}
+	lr := schemas.NewLineReader(f, opts.MaxLineBytes)
+	for {
+		if st.Lines%1024 == 0 && ctx.Err() != nil {
+			w.Abort()
+			return st, ctx.Err()
+		}
+		line, err := lr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			w.Abort()
+			return st, fmt.Errorf("corpus %s: %w", opts.Corpus, err)
+		}
+		st.Lines++
+		d, derr := decodeLine(line)
+		if derr != nil {
+			st.BadLines++
+			if err := writeDeadLetter(dlf, opts.Corpus, line, derr); err != nil {
+				w.Abort()
+				return st, err
+			}
+			continue
+		}
+		ord, err := w.Add(d.ID, d.Contents)
+		if err != nil {
+			w.Abort()
+			return st, err
+		}
+		for _, s := range opts.Steps {
+			if err := s.Add(ord, d.ID, d.Contents); err != nil {
+				w.Abort()
+				return st, fmt.Errorf("%s: %w", s.Name(), err)
+			}
+		}
+		st.Docs++
+		bar.Add(1)
+	}
+	if err := w.Finish(); err != nil {
+		return st, err
+	}
+	bar.Done()
+	st.DuplicateIDs = w.DuplicateIDs()
+	if err := dlf.Sync(); err != nil {
+		return st, fmt.Errorf("dead letters: %w", err)
+	}
+	docs, err := docstore.Open(filepath.Join(opts.Dir, DocstoreDir))
+	if err != nil {
+		return st, err
+	}
+	defer docs.Close()
+	m := Manifest{
+		FormatVersion: ManifestVersion,
+		Corpus: CorpusInfo{Path: absPath(opts.Corpus), Size: fi.Size(), ModTime: fi.ModTime().UTC(),
+			Lines: st.Lines, BadLines: st.BadLines, DuplicateIDs: st.DuplicateIDs},
+		NumDocs: st.Docs,
+		Created: creationInfo(start),
+	}
+	ix := &Index{Dir: opts.Dir, Manifest: m, Docs: docs}
+	for _, s := range opts.Steps {
+		if err := s.Finish(ctx, ix, &m); err != nil {
+			return st, fmt.Errorf("%s: %w", s.Name(), err)
+		}
+	}
+	st.Seconds = time.Since(start).Seconds()
+	m.Created.Seconds = st.Seconds
+	if err := WriteManifest(opts.Dir, m); err != nil {
+		return st, err
+	}
+	return st, nil
+}
+
+func decodeLine(line schemas.Line) (schemas.CorpusDoc, error) {
+	if line.Err != nil {
+		return schemas.CorpusDoc{}, line.Err
+	}
+	return schemas.DecodeCorpusDoc(line.Bytes)
+}
+
+func writeDeadLetter(w io.Writer, corpus string, line schemas.Line, cause error) error {
+	reason := schemas.ReasonOf(cause)
+	if reason == "" {
+		reason = schemas.ReasonInvalid
+	}
+	b, err := schemas.Encode(schemas.DeadLetter{
+		SchemaVersion: schemas.DeadLetterVersion, Stage: "index", Reason: reason, Error: cause.Error(),
+		Topic: corpus, Offset: int64(line.Number), Payload: line.Bytes, Time: time.Now().UTC(),
+	})
+	if err != nil {
+		return fmt.Errorf("dead letter: %w", err)
+	}
+	if _, err := w.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("dead letter: %w", err)
+	}
+	return nil
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+func creationInfo(start time.Time) CreationInfo {
+	c := CreationInfo{Time: start.UTC(), Tool: "lsrflow"}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		c.Tool = "lsrflow " + bi.Main.Version
+		c.GoVersion = bi.GoVersion
+	}
+	return c
+}
