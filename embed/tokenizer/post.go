@@ -1,0 +1,106 @@
+package tokenizer
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// postProcessor adds special tokens around a single sequence.
+type postProcessor interface {
+	added() int
+	apply(ids []int) (out, typeIDs []int)
+}
+
+type templatePiece struct {
+	special bool
+	ids     []int // special token ids
+	typeID  int
+}
+
+type template []templatePiece
+
+func (tp template) added() int {
+	n := 0
+	for _, p := range tp {
+		n += len(p.ids)
+	}
+	return n
+}
+
+func (tp template) apply(ids []int) ([]int, []int) {
+	out := make([]int, 0, len(ids)+tp.added())
+	types := make([]int, 0, cap(out))
+	for _, p := range tp {
+		src := p.ids
+		if !p.special {
+			src = ids
+		}
+		out = append(out, src...)
+		for range src {
+			types = append(types, p.typeID)
+		}
+	}
+	return out, types
+}
+
+func parsePostProcessor(raw json.RawMessage) (postProcessor, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var head rawComponent
+	if err := json.Unmarshal(raw, &head); err != nil {
+		return nil, fmt.Errorf("post_processor: %w", err)
+	}
+	switch head.Type {
+	case "BertProcessing", "RobertaProcessing":
+		var v struct {
+			Sep [2]json.RawMessage `json:"sep"`
+			Cls [2]json.RawMessage `json:"cls"`
+		}
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, fmt.Errorf("post_processor %s: %w", head.Type, err)
+		}
+		var cls, sep int
+		if err := json.Unmarshal(v.Cls[1], &cls); err != nil {
+			return nil, fmt.Errorf("post_processor %s cls: %w", head.Type, err)
+		}
+		if err := json.Unmarshal(v.Sep[1], &sep); err != nil {
+			return nil, fmt.Errorf("post_processor %s sep: %w", head.Type, err)
+		}
+		return template{{special: true, ids: []int{cls}}, {}, {special: true, ids: []int{sep}}}, nil
+	case "TemplateProcessing":
+		var v struct {
+			Single []struct {
+				Special *struct {
+					ID     string `json:"id"`
+					TypeID int    `json:"type_id"`
+				} `json:"SpecialToken"`
+				Sequence *struct {
+					ID     string `json:"id"`
+					TypeID int    `json:"type_id"`
+				} `json:"Sequence"`
+			} `json:"single"`
+			Special map[string]struct {
+				IDs []int `json:"ids"`
+			} `json:"special_tokens"`
+		}
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, fmt.Errorf("post_processor TemplateProcessing: %w", err)
+		}
+		var tp template
+		for _, p := range v.Single {
+			switch {
+			case p.Special != nil:
+				st, ok := v.Special[p.Special.ID]
+				if !ok {
+					return nil, fmt.Errorf("post_processor TemplateProcessing: special token %q undefined", p.Special.ID)
+				}
+				tp = append(tp, templatePiece{special: true, ids: st.IDs, typeID: p.Special.TypeID})
+			case p.Sequence != nil:
+				tp = append(tp, templatePiece{typeID: p.Sequence.TypeID})
+			}
+		}
+		return tp, nil
+	}
+	return nil, fmt.Errorf("post_processor type %q is not supported", head.Type)
+}
