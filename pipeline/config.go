@@ -1,0 +1,160 @@
+package pipeline
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is a topology file for `lsrflow run --config FILE`. Keys that mean the same as one of
+// FlashRAG's config keys use FlashRAG's name (dataset_path, corpus_path, index_path,
+// retrieval_method, retrieval_topk, save_dir).
+type Config struct {
+	// DatasetPath is the query file (FlashRAG dataset jsonl or a raw query log).
+	DatasetPath   string `yaml:"dataset_path"`
+	QueriesFormat string `yaml:"queries_format"`
+	// CorpusPath is used to build the index when IndexPath has none yet.
+	CorpusPath      string `yaml:"corpus_path"`
+	IndexPath       string `yaml:"index_path"`
+	RetrievalMethod string `yaml:"retrieval_method"`
+	RetrievalTopK   int    `yaml:"retrieval_topk"`
+	// SaveDir is the output directory (FlashRAG's save_dir; output_dir is accepted too).
+	SaveDir   string `yaml:"save_dir"`
+	OutputDir string `yaml:"output_dir"`
+
+	Teacher TeacherConfig `yaml:"teacher"`
+
+	// Transport is "embedded" (default) or "kafka"; Brokers are host:port addresses.
+	Transport  string   `yaml:"transport"`
+	Brokers    []string `yaml:"brokers"`
+	Partitions int      `yaml:"partitions"`
+	// TopicPrefix prefixes every topic name (default on Kafka: a run id from the output dir).
+	TopicPrefix string `yaml:"topic_prefix"`
+
+	Stages       map[string]StageConfig `yaml:"stages"`
+	MaxLineBytes int                    `yaml:"max_line_bytes"`
+	MetricsAddr  string                 `yaml:"metrics_addr"`
+	// Sinks lists extra outputs beside scored.jsonl: "parquet".
+	Sinks []string `yaml:"sinks"`
+	Sync  bool     `yaml:"sync"`
+
+	dir string // directory of the config file: relative paths resolve against it
+}
+
+// TeacherConfig selects and parameterizes the teacher.
+type TeacherConfig struct {
+	Method      string            `yaml:"method"` // answer-match (default), lsr, upr, gen-lsr, seed
+	Temperature float64           `yaml:"temperature"`
+	LM          string            `yaml:"lm"`    // http://host:port/v1 or gguf:PATH
+	Model       string            `yaml:"model"` // model name sent to HTTP servers
+	Backend     string            `yaml:"backend"`
+	Options     map[string]string `yaml:"options"`
+}
+
+// StageConfig tunes one stage.
+type StageConfig struct {
+	Concurrency int `yaml:"concurrency"`
+}
+
+// LoadConfig reads a YAML topology file. Unknown keys are an error (a typo must not silently
+// fall back to a default); relative paths are resolved against the file's directory.
+func LoadConfig(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	c.dir = filepath.Dir(path)
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &c, nil
+}
+
+// Validate fills defaults and checks the settings.
+func (c *Config) Validate() error {
+	if c.SaveDir == "" {
+		c.SaveDir = c.OutputDir
+	}
+	if c.DatasetPath == "" {
+		return errors.New("dataset_path is required (the query file)")
+	}
+	if c.SaveDir == "" {
+		return errors.New("save_dir is required (the output directory)")
+	}
+	if c.IndexPath == "" && c.CorpusPath == "" {
+		return errors.New("index_path or corpus_path is required")
+	}
+	if c.IndexPath == "" {
+		c.IndexPath = filepath.Join(c.SaveDir, "index")
+	}
+	if c.RetrievalMethod == "" {
+		c.RetrievalMethod = "bm25"
+	}
+	if c.RetrievalTopK == 0 {
+		c.RetrievalTopK = 20
+	}
+	if c.RetrievalTopK < 0 {
+		return fmt.Errorf("retrieval_topk must be positive, got %d", c.RetrievalTopK)
+	}
+	if c.Teacher.Method == "" {
+		c.Teacher.Method = "answer-match"
+	}
+	switch c.QueriesFormat {
+	case "", "auto", "dataset", "log":
+	default:
+		return fmt.Errorf("queries_format %q: want auto, dataset or log", c.QueriesFormat)
+	}
+	switch c.Transport {
+	case "", "embedded":
+		c.Transport = "embedded"
+		if len(c.Brokers) > 0 {
+			c.Transport = "kafka"
+		}
+	case "kafka":
+		if len(c.Brokers) == 0 {
+			return errors.New("transport kafka needs brokers")
+		}
+	default:
+		return fmt.Errorf("transport %q: want embedded or kafka", c.Transport)
+	}
+	for _, s := range c.Sinks {
+		if s != "parquet" && s != "jsonl" {
+			return fmt.Errorf("sinks: unknown sink %q (known: jsonl, parquet)", s)
+		}
+	}
+	for name := range c.Stages {
+		switch name {
+		case StageRetrieve, StageTeach:
+		default:
+			return fmt.Errorf("stages: unknown stage %q (known: %s, %s)", name, StageRetrieve, StageTeach)
+		}
+	}
+	return nil
+}
+
+// Resolve returns p relative to the config file's directory when it is relative.
+func (c *Config) Resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.dir == "" || strings.HasPrefix(p, "~") {
+		return p
+	}
+	return filepath.Join(c.dir, p)
+}
+
+// ResolvePaths makes every path in the config absolute against the config file's directory.
+func (c *Config) ResolvePaths() {
+	c.DatasetPath = c.Resolve(c.DatasetPath)
+	c.CorpusPath = c.Resolve(c.CorpusPath)
+	c.IndexPath = c.Resolve(c.IndexPath)
+	c.SaveDir = c.Resolve(c.SaveDir)
+}

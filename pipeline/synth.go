@@ -1,0 +1,403 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lsrflow/lsrflow/internal/progress"
+	"github.com/lsrflow/lsrflow/processors/retrieve"
+	"github.com/lsrflow/lsrflow/processors/sink"
+	"github.com/lsrflow/lsrflow/processors/teach"
+	"github.com/lsrflow/lsrflow/retrieval"
+	"github.com/lsrflow/lsrflow/schemas"
+	"github.com/lsrflow/lsrflow/sinks"
+	"github.com/lsrflow/lsrflow/sinks/jsonl"
+	"github.com/lsrflow/lsrflow/streams"
+	"github.com/lsrflow/lsrflow/teachers"
+)
+
+// Stage names: they label metrics, logs and dead letters.
+const (
+	StageIngest      = "ingest"
+	StageRetrieve    = "retrieve"
+	StageTeach       = "teach"
+	StageSinkScored  = "sink-scored"
+	StageSinkDead    = "sink-dead-letters"
+	ScoredFile       = "scored.jsonl"
+	DeadLettersFile  = "dead-letters.jsonl"
+	MetricsFile      = "metrics.jsonl"
+	SummaryFile      = "summary.json"
+	defaultPartition = 3
+)
+
+// QueryFormat says how the query file is read.
+type QueryFormat string
+
+// Query file formats.
+const (
+	FormatAuto    QueryFormat = "auto"    // .jsonl/.json: dataset; anything else: log
+	FormatDataset QueryFormat = "dataset" // FlashRAG dataset jsonl, every line an object
+	FormatLog     QueryFormat = "log"     // raw query log: JSON objects or plain-text lines
+)
+
+// SynthOptions configure a batch synthesis run.
+type SynthOptions struct {
+	Transport streams.Transport
+	Retriever retrieval.Retriever
+	Teacher   teachers.Teacher
+	TopK      int
+	// QueriesPath is the query file; Format how to read it.
+	QueriesPath string
+	Format      QueryFormat
+	// OutDir receives scored.jsonl, dead-letters.jsonl, metrics.jsonl, summary.json.
+	OutDir string
+	// ExtraScoredSinks receive every scored record too (e.g. Parquet). Closed by Synth.
+	ExtraScoredSinks []sinks.Sink[schemas.Scored]
+	Topics           Topics
+	Partitions       int
+	// Concurrency per stage name (defaults: retrieve 2, teach 2).
+	Concurrency  map[string]int
+	MaxLineBytes int
+	Retry        streams.Backoff
+	Metrics      *streams.Metrics
+	Log          *slog.Logger
+	// Progress receives a live progress line when it is a terminal (nil: none).
+	Progress io.Writer
+	// Sync makes the sinks fsync before inputs are committed (survives machine crashes).
+	Sync bool
+}
+
+// Summary counts what a run did.
+type Summary struct {
+	Lines           int            `json:"lines"`
+	Valid           int            `json:"valid_queries"`
+	AlreadyDone     int            `json:"already_done"`
+	Ingested        int            `json:"ingested"`
+	BadLines        int            `json:"bad_lines"`
+	Scored          int            `json:"scored"`
+	NoRelevant      int            `json:"scored_without_relevant_passage"`
+	DeadLettered    map[string]int `json:"dead_lettered_by_stage"`
+	ScoredTotal     int            `json:"scored_total_in_output"`
+	Seconds         float64        `json:"seconds"`
+	QueriesPerSec   float64        `json:"queries_per_second"`
+	TeacherKey      string         `json:"teacher_key"`
+	RetrieverMethod string         `json:"retriever"`
+}
+
+func (o *SynthOptions) validate() error {
+	switch {
+	case o.Transport == nil:
+		return errors.New("synth: a transport is required")
+	case o.Retriever == nil:
+		return errors.New("synth: a retriever is required")
+	case o.Teacher == nil:
+		return errors.New("synth: a teacher is required")
+	case o.TopK <= 0:
+		return fmt.Errorf("synth: topk must be positive, got %d", o.TopK)
+	case o.OutDir == "":
+		return errors.New("synth: an output directory is required")
+	}
+	if o.Format == "" {
+		o.Format = FormatAuto
+	}
+	if o.Topics == (Topics{}) {
+		o.Topics = DefaultTopics("")
+	}
+	if o.Partitions <= 0 {
+		o.Partitions = defaultPartition
+	}
+	if o.Metrics == nil {
+		o.Metrics = streams.NewMetrics(nil)
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Synth runs ingest -> retrieve -> teach -> sinks until every valid query of the file is
+// finished, or ctx is cancelled (then it stops cleanly and a re-run resumes).
+func Synth(ctx context.Context, o SynthOptions) (Summary, error) {
+	start := time.Now()
+	if err := o.validate(); err != nil {
+		return Summary{}, err
+	}
+	teacherKey := o.Teacher.Identity().Key()
+	sum := Summary{DeadLettered: map[string]int{}, TeacherKey: teacherKey, RetrieverMethod: o.Retriever.Info().Method}
+
+	scored, dead, err := openSinks(o.OutDir, o.Sync)
+	if err != nil {
+		return sum, err
+	}
+	defer scored.Close()
+	defer dead.Close()
+	for _, s := range o.ExtraScoredSinks {
+		defer s.Close()
+	}
+
+	// What is already finished: scored by this teacher, or dead-lettered past ingest.
+	done := newDoneSet()
+	if err := done.loadScored(filepath.Join(o.OutDir, ScoredFile), teacherKey); err != nil {
+		return sum, err
+	}
+	if err := done.loadDead(filepath.Join(o.OutDir, DeadLettersFile)); err != nil {
+		return sum, err
+	}
+
+	queries, ingestDead, err := readQueries(o.QueriesPath, o.Format, o.MaxLineBytes, &sum)
+	if err != nil {
+		return sum, err
+	}
+	var pending []schemas.Query
+	for _, q := range queries {
+		if done.has(q.ID) {
+			sum.AlreadyDone++
+			continue
+		}
+		pending = append(pending, q)
+	}
+	expected := make(map[string]struct{}, len(pending))
+	for _, q := range pending {
+		expected[q.ID] = struct{}{}
+	}
+	done.expect(expected)
+
+	if err := o.Transport.EnsureTopics(ctx,
+		streams.TopicSpec{Name: o.Topics.Queries, Partitions: o.Partitions, ReplicationFactor: 1},
+		streams.TopicSpec{Name: o.Topics.Candidates, Partitions: o.Partitions, ReplicationFactor: 1},
+		streams.TopicSpec{Name: o.Topics.Scored, Partitions: o.Partitions, ReplicationFactor: 1},
+		streams.TopicSpec{Name: o.Topics.DeadLetters, Partitions: o.Partitions, ReplicationFactor: 1},
+	); err != nil {
+		return sum, fmt.Errorf("synth: creating topics: %w", err)
+	}
+
+	bar := progress.New(o.Progress, "synth", len(pending))
+	done.onFinish = func() { bar.Add(1) }
+	stats := newStageStats()
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	runner := streams.NewRunner(o.Transport, o.Metrics, o.Log)
+	conc := func(name string, def int) int {
+		if n, ok := o.Concurrency[name]; ok && n > 0 {
+			return n
+		}
+		return def
+	}
+	scoredProc := &sink.Processor[schemas.Scored]{
+		Decode: schemas.DecodeScored,
+		Sinks:  append([]sinks.Sink[schemas.Scored]{scored}, o.ExtraScoredSinks...),
+		OnWrite: func(s schemas.Scored, isNew bool) {
+			if s.TeacherKey == teacherKey {
+				done.finish(s.ID, func() {
+					sum.Scored++
+					if s.NumRelevant == 0 && len(s.AnswerMatch) > 0 {
+						sum.NoRelevant++
+					}
+				})
+			}
+		},
+	}
+	deadProc := &sink.Processor[schemas.DeadLetter]{
+		Decode: schemas.DecodeDeadLetter,
+		Sinks:  []sinks.Sink[schemas.DeadLetter]{dead},
+		OnWrite: func(d schemas.DeadLetter, isNew bool) {
+			if d.Stage != StageIngest {
+				done.finish(d.Key, func() { sum.DeadLettered[d.Stage]++ })
+			}
+		},
+	}
+	stages := []streams.Stage{
+		{Name: StageRetrieve, Input: o.Topics.Queries, Output: o.Topics.Candidates, Processor: retrieve.New(o.Retriever, o.TopK), Concurrency: conc(StageRetrieve, 2)},
+		{Name: StageTeach, Input: o.Topics.Candidates, Output: o.Topics.Scored, Processor: teach.Processor{Teacher: o.Teacher}, Concurrency: conc(StageTeach, 2)},
+		{Name: StageSinkScored, Input: o.Topics.Scored, Processor: scoredProc, Concurrency: 1},
+		{Name: StageSinkDead, Input: o.Topics.DeadLetters, Processor: deadProc, Concurrency: 1},
+	}
+	var wg sync.WaitGroup
+	stageErrs := make(chan error, len(stages))
+	for _, st := range stages {
+		st.DeadLetters = o.Topics.DeadLetters
+		st.Retry = o.Retry
+		st.OnDone = stats.observe(st.Name)
+		if st.Name == StageSinkDead {
+			// A dead letter that cannot be written must not loop back into its own topic.
+			st.DeadLetters = o.Topics.DeadLetters + ".unwritable"
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := runner.Run(runCtx, st); err != nil {
+				stageErrs <- err
+				cancel()
+			}
+		}()
+	}
+	stopMetrics := stats.writeLoop(filepath.Join(o.OutDir, MetricsFile), time.Second)
+
+	// Ingest: dead letters for bad lines, then the pending queries, in batches.
+	ingestErr := ingest(runCtx, o.Transport, o.Topics, ingestDead, pending)
+	if ingestErr == nil {
+		sum.Ingested = len(pending)
+		stats.add(StageIngest, len(queries)+len(ingestDead), len(pending), len(ingestDead))
+		select {
+		case <-done.all:
+		case <-runCtx.Done():
+		}
+	}
+	cancel()
+	wg.Wait()
+	stopMetrics()
+	bar.Done()
+	close(stageErrs)
+	var errs []error
+	if ingestErr != nil && ctx.Err() == nil {
+		errs = append(errs, ingestErr)
+	}
+	for err := range stageErrs {
+		errs = append(errs, err)
+	}
+	sum.ScoredTotal = scored.Len()
+	sum.Seconds = time.Since(start).Seconds()
+	if sum.Seconds > 0 {
+		sum.QueriesPerSec = float64(sum.Scored) / sum.Seconds
+	}
+	if err := writeSummary(filepath.Join(o.OutDir, SummaryFile), sum); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 && ctx.Err() != nil {
+		return sum, ctx.Err()
+	}
+	return sum, errors.Join(errs...)
+}
+
+func openSinks(outDir string, sync bool) (*jsonl.Sink[schemas.Scored], *jsonl.Sink[schemas.DeadLetter], error) {
+	scored, err := jsonl.Open(filepath.Join(outDir, ScoredFile), jsonl.Options[schemas.Scored]{
+		Key: schemas.Scored.DedupKey, Decode: schemas.DecodeScored, Sync: sync,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	dead, err := jsonl.Open(filepath.Join(outDir, DeadLettersFile), jsonl.Options[schemas.DeadLetter]{
+		Key: schemas.DeadLetter.DedupKey, Decode: schemas.DecodeDeadLetter, Sync: sync,
+	})
+	if err != nil {
+		scored.Close()
+		return nil, nil, err
+	}
+	return scored, dead, nil
+}
+
+// readQueries reads the query file: valid queries in file order (first occurrence of an id
+// wins) and dead letters for bad lines and repeated ids.
+func readQueries(path string, format QueryFormat, maxLine int, sum *Summary) ([]schemas.Query, []schemas.DeadLetter, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening queries: %w", err)
+	}
+	defer f.Close()
+	if format == FormatAuto {
+		format = FormatLog
+		if ext := strings.ToLower(filepath.Ext(path)); ext == ".jsonl" || ext == ".json" {
+			format = FormatDataset
+		}
+	}
+	decode := schemas.DecodeQuery
+	if format == FormatLog {
+		decode = schemas.DecodeLogLine
+	}
+	lr := schemas.NewLineReader(f, maxLine)
+	seen := map[string]int{}
+	var qs []schemas.Query
+	var dead []schemas.DeadLetter
+	base := filepath.Base(path)
+	for {
+		line, err := lr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading %s: %w", path, err)
+		}
+		sum.Lines++
+		bad := func(err error) {
+			dead = append(dead, schemas.DeadLetter{
+				SchemaVersion: schemas.DeadLetterVersion, Stage: StageIngest, Reason: streams.ReasonOf(err),
+				Error: err.Error(), Topic: base, Offset: int64(line.Number), Key: base + ":" + strconv.Itoa(line.Number),
+				Payload: line.Bytes, Time: time.Now().UTC(),
+			})
+			sum.BadLines++
+		}
+		if line.Err != nil {
+			bad(line.Err)
+			continue
+		}
+		q, err := decode(line.Bytes)
+		if err != nil {
+			bad(err)
+			continue
+		}
+		if first, ok := seen[q.ID]; ok {
+			bad(schemas.Errorf("duplicate_id", "id %q already used on line %d", q.ID, first))
+			continue
+		}
+		seen[q.ID] = line.Number
+		if q.Source == "" {
+			q.Source = base
+		}
+		qs = append(qs, q)
+		sum.Valid++
+	}
+	return qs, dead, nil
+}
+
+func ingest(ctx context.Context, pub streams.Publisher, t Topics, dead []schemas.DeadLetter, qs []schemas.Query) error {
+	const batch = 256
+	var msgs []streams.Message
+	for _, d := range dead {
+		b, _ := schemas.Encode(d)
+		msgs = append(msgs, streams.Message{Key: []byte(d.Key), Value: b})
+	}
+	if err := publishBatches(ctx, pub, t.DeadLetters, msgs, batch); err != nil {
+		return fmt.Errorf("ingest: publishing dead letters: %w", err)
+	}
+	msgs = msgs[:0]
+	for _, q := range qs {
+		b, err := schemas.Encode(q)
+		if err != nil {
+			return fmt.Errorf("ingest: encoding %s: %w", q.ID, err)
+		}
+		msgs = append(msgs, streams.Message{Key: []byte(q.ID), Value: b})
+	}
+	if err := publishBatches(ctx, pub, t.Queries, msgs, batch); err != nil {
+		return fmt.Errorf("ingest: publishing queries: %w", err)
+	}
+	return nil
+}
+
+func publishBatches(ctx context.Context, pub streams.Publisher, topic string, msgs []streams.Message, n int) error {
+	for i := 0; i < len(msgs); i += n {
+		if err := pub.Publish(ctx, topic, msgs[i:min(i+n, len(msgs))]...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeSummary(path string, s Summary) error {
+	b, _ := json.MarshalIndent(s, "", "  ")
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,34 @@
+package pipeline
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+)
+
+// Topics names the topology's topics.
+type Topics struct {
+	Queries     string `yaml:"queries"`
+	Candidates  string `yaml:"candidates"`
+	Scored      string `yaml:"scored"`
+	DeadLetters string `yaml:"dead_letters"`
+}
+
+// DefaultTopics returns topic names with a prefix (e.g. a run id) so that runs sharing a Kafka
+// cluster do not read each other's records.
+func DefaultTopics(prefix string) Topics {
+	if prefix != "" {
+		prefix += "."
+	}
+	return Topics{
+		Queries:     prefix + "queries",
+		Candidates:  prefix + "candidates",
+		Scored:      prefix + "scored",
+		DeadLetters: prefix + "dead-letters",
+	}
+}
+
+// RunID derives a stable run id from the output directory, used as the topic prefix on Kafka.
+func RunID(outDir string) string {
+	sum := sha256.Sum256([]byte(outDir))
+	return "lsrflow-" + hex.EncodeToString(sum[:4])
+}
