@@ -235,6 +235,7 @@ func testCommitResume(e env) {
 			e.t.Errorf("committed message %q (partition %d offset %d) delivered again", m.Value, m.Partition, m.Offset)
 		}
 		again = append(again, string(m.Value))
+		e.commit(c2, m)
 	}
 	slices.Sort(rest)
 	slices.Sort(again)
@@ -244,11 +245,7 @@ func testCommitResume(e env) {
 	if len(committed) == 0 {
 		e.t.Errorf("test setup: nothing committed")
 	}
-	// Committing everything then re-subscribing delivers nothing old: a new message comes first.
-	last := map[int]streams.Message{}
-	for range rest {
-	}
-	_ = last
+	// Everything is committed now: a new member sees only new messages.
 	e.commitAllAndCheckEmpty(c2, topic, group)
 }
 
