@@ -138,8 +138,8 @@ func TestTrickyCasesAgainstPython(t *testing.T) {
 // Hand-computed values for a few cases, independent of both implementations.
 func TestHandComputed(t *testing.T) {
 	cases := []struct {
-		pred         string
-		gold         []string
+		pred        string
+		gold        []string
 		em, f1, acc float64
 	}{
 		{"The Eiffel Tower", []string{"Eiffel Tower"}, 1, 1, 1},
