@@ -15,14 +15,14 @@ import (
 
 func TestTokenize(t *testing.T) {
 	cases := map[string][]string{
-		"":                          nil,
-		"  ,.;  ":                   nil,
-		"Hello, World!":             {"hello", "world"},
-		"who sang 'Don't Stop'?":    {"who", "sang", "don", "t", "stop"},
-		"Ünïcode ÉCOLE 42nd x2":     {"ünïcode", "école", "42nd", "x2"},
+		"":                         nil,
+		"  ,.;  ":                  nil,
+		"Hello, World!":            {"hello", "world"},
+		"who sang 'Don't Stop'?":   {"who", "sang", "don", "t", "stop"},
+		"Ünïcode ÉCOLE 42nd x2":    {"ünïcode", "école", "42nd", "x2"},
 		"漢字かな—mixed_under":         {"漢字かな", "mixed", "under"},
 		"tab\tnew\nline\u00a0nbsp": {"tab", "new", "line", "nbsp"},
-		"\xffbad\xfeutf":            {"bad", "utf"},
+		"\xffbad\xfeutf":           {"bad", "utf"},
 	}
 	for in, want := range cases {
 		if got := Tokenize(in); !reflect.DeepEqual(got, want) {
