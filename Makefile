@@ -2,7 +2,9 @@
 SHELL := /bin/bash
 CACHE := $(CURDIR)/.cache
 export CGO_CFLAGS := -I$(CACHE)/faiss/include
-export CGO_LDFLAGS := -L$(CACHE)/faiss/lib
+# FAISS: go-faiss links -lfaiss_c (the C API built by setup) whose symbols live in Debian's
+# static libfaiss.a; order matters for static archives. See retrieval/faissx/doc.go.
+export CGO_LDFLAGS := -L$(CACHE)/faiss/lib -lfaiss_c /usr/lib/x86_64-linux-gnu/libfaiss.a -lopenblas -lgomp -lstdc++ -lm
 export LSRFLOW_CACHE := $(CACHE)
 
 .PHONY: build setup test test-race lint fmt bench demo clean

