@@ -1,6 +1,7 @@
 package retrieval
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lsrflow/lsrflow/internal/progress"
@@ -403,13 +405,18 @@ func decodeLine(line schemas.Line) (schemas.CorpusDoc, error) {
 }
 
 func writeDeadLetter(w io.Writer, corpus string, line schemas.Line, cause error) error {
+	return writeDeadLetterStage(w, "index", corpus, line, cause)
+}
+
+// writeDeadLetterStage writes one dead letter; Topic is the input file and Offset its line.
+func writeDeadLetterStage(w io.Writer, stage, file string, line schemas.Line, cause error) error {
 	reason := schemas.ReasonOf(cause)
 	if reason == "" {
 		reason = schemas.ReasonInvalid
 	}
 	b, err := schemas.Encode(schemas.DeadLetter{
-		SchemaVersion: schemas.DeadLetterVersion, Stage: "index", Reason: reason, Error: cause.Error(),
-		Topic: corpus, Offset: int64(line.Number), Payload: line.Bytes, Time: time.Now().UTC(),
+		SchemaVersion: schemas.DeadLetterVersion, Stage: stage, Reason: reason, Error: cause.Error(),
+		Topic: file, Offset: int64(line.Number), Payload: line.Bytes, Time: time.Now().UTC(),
 	})
 	if err != nil {
 		return fmt.Errorf("dead letter: %w", err)
@@ -434,4 +441,234 @@ func creationInfo(start time.Time) CreationInfo {
 		c.GoVersion = bi.GoVersion
 	}
 	return c
+}
+
+// RetrievedRecord is one line of `lsrflow retrieve` output: the query, its gold data when
+// known, and its passages best first.
+type RetrievedRecord struct {
+	ID            string            `json:"id"`
+	Question      string            `json:"question"`
+	GoldenAnswers []string          `json:"golden_answers"`
+	GoldDocIDs    []string          `json:"gold_doc_ids,omitempty"`
+	Docs          []schemas.Passage `json:"docs"`
+}
+
+// RetrieveFileOptions configures RetrieveFile.
+type RetrieveFileOptions struct {
+	Queries      string    // FlashRAG dataset jsonl
+	Out          string    // output jsonl, written to a temp file and renamed when complete
+	DeadLetters  string    // dead-letter jsonl (stage "retrieve")
+	TopK         int       // passages per query (> 0)
+	Workers      int       // concurrent searches (default 2)
+	MaxLineBytes int       // line size limit (schemas.DefaultMaxLine when <= 0)
+	Progress     io.Writer // progress output (nil: none)
+}
+
+// RetrieveFileStats counts what RetrieveFile did.
+type RetrieveFileStats struct {
+	Lines, Queries, BadLines int
+	Seconds                  float64
+}
+
+// RetrieveFile searches every query of a dataset file with r and writes one RetrievedRecord
+// per valid query, in input order. Bad query lines are dead-lettered and counted; they do not
+// stop the run. Searches run on o.Workers goroutines.
+func RetrieveFile(ctx context.Context, r Retriever, o RetrieveFileOptions) (RetrieveFileStats, error) {
+	start := time.Now()
+	var st RetrieveFileStats
+	if o.TopK <= 0 {
+		return st, fmt.Errorf("retrieve: topk must be > 0, got %d", o.TopK)
+	}
+	if o.Workers <= 0 {
+		o.Workers = 2
+	}
+	in, err := os.Open(o.Queries)
+	if err != nil {
+		return st, fmt.Errorf("retrieve: %w", err)
+	}
+	defer in.Close()
+	total, err := countLines(in)
+	if err != nil {
+		return st, fmt.Errorf("retrieve: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(o.Out), 0o755); err != nil {
+		return st, fmt.Errorf("retrieve: %w", err)
+	}
+	out, err := os.CreateTemp(filepath.Dir(o.Out), filepath.Base(o.Out)+".tmp-*")
+	if err != nil {
+		return st, fmt.Errorf("retrieve: %w", err)
+	}
+	defer os.Remove(out.Name())
+	defer out.Close()
+	dl, err := os.Create(o.DeadLetters)
+	if err != nil {
+		return st, fmt.Errorf("retrieve: dead letters: %w", err)
+	}
+	defer dl.Close()
+	var bar *progress.Bar
+	if o.Progress != nil {
+		bar = progress.New(o.Progress, "retrieve: queries", total)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type job struct {
+		seq int
+		q   schemas.Query
+	}
+	type result struct {
+		seq  int
+		line []byte
+		err  error
+	}
+	jobs := make(chan job, 4*o.Workers)
+	results := make(chan result, 4*o.Workers)
+	readErr := make(chan error, 1)
+
+	// Reader: decodes lines, dead-letters bad ones, hands queries out with a sequence number.
+	go func() {
+		defer close(jobs)
+		lr := schemas.NewLineReader(in, o.MaxLineBytes)
+		seq := 0
+		for {
+			line, err := lr.Next()
+			if errors.Is(err, io.EOF) {
+				readErr <- nil
+				return
+			}
+			if err != nil {
+				readErr <- fmt.Errorf("retrieve: read %s: %w", o.Queries, err)
+				return
+			}
+			st.Lines++
+			q, derr := decodeQueryLine(line)
+			if derr != nil {
+				st.BadLines++
+				bar.Add(1)
+				if err := writeDeadLetterStage(dl, "retrieve", o.Queries, line, derr); err != nil {
+					readErr <- err
+					return
+				}
+				continue
+			}
+			select {
+			case jobs <- job{seq: seq, q: q}:
+				seq++
+			case <-ctx.Done():
+				readErr <- ctx.Err()
+				return
+			}
+		}
+	}()
+
+	var wg sync.WaitGroup
+	for w := 0; w < o.Workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				docs, err := r.Search(ctx, j.q.Question, o.TopK)
+				var line []byte
+				if err == nil {
+					if docs == nil {
+						docs = []schemas.Passage{}
+					}
+					answers := j.q.GoldenAnswers
+					if answers == nil {
+						answers = []string{}
+					}
+					line, err = json.Marshal(RetrievedRecord{ID: j.q.ID, Question: j.q.Question,
+						GoldenAnswers: answers, GoldDocIDs: j.q.GoldDocIDs, Docs: docs})
+				} else {
+					err = fmt.Errorf("retrieve: query %s: %w", j.q.ID, err)
+				}
+				select {
+				case results <- result{seq: j.seq, line: line, err: err}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(results) }()
+
+	// Writer: restores input order.
+	bw := bufio.NewWriterSize(out, 1<<20)
+	pending := map[int][]byte{}
+	next := 0
+	var firstErr error
+	for res := range results {
+		if firstErr != nil {
+			continue
+		}
+		if res.err != nil {
+			firstErr = res.err
+			cancel()
+			continue
+		}
+		pending[res.seq] = res.line
+		for line, ok := pending[next]; ok; line, ok = pending[next] {
+			delete(pending, next)
+			next++
+			bw.Write(line)
+			if err := bw.WriteByte('\n'); err != nil {
+				firstErr = fmt.Errorf("retrieve: write %s: %w", o.Out, err)
+				cancel()
+				break
+			}
+			st.Queries++
+			bar.Add(1)
+		}
+	}
+	if err := <-readErr; firstErr == nil && err != nil {
+		firstErr = err
+	}
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	if firstErr != nil {
+		return st, firstErr
+	}
+	bar.Done()
+	if err := bw.Flush(); err != nil {
+		return st, fmt.Errorf("retrieve: write %s: %w", o.Out, err)
+	}
+	if err := out.Sync(); err != nil {
+		return st, fmt.Errorf("retrieve: sync %s: %w", o.Out, err)
+	}
+	if err := out.Close(); err != nil {
+		return st, fmt.Errorf("retrieve: close %s: %w", o.Out, err)
+	}
+	if err := os.Rename(out.Name(), o.Out); err != nil {
+		return st, fmt.Errorf("retrieve: %w", err)
+	}
+	if err := dl.Sync(); err != nil {
+		return st, fmt.Errorf("retrieve: dead letters: %w", err)
+	}
+	st.Seconds = time.Since(start).Seconds()
+	return st, nil
+}
+
+func decodeQueryLine(line schemas.Line) (schemas.Query, error) {
+	if line.Err != nil {
+		return schemas.Query{}, line.Err
+	}
+	return schemas.DecodeQuery(line.Bytes)
+}
+
+// countLines counts the non-blank lines of f (for the progress total) and rewinds it.
+func countLines(f *os.File) (int, error) {
+	lr := schemas.NewLineReader(f, 1)
+	n := 0
+	for {
+		if _, err := lr.Next(); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return 0, err
+		}
+		n++
+	}
+	_, err := f.Seek(0, io.SeekStart)
+	return n, err
 }

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/lsrflow/lsrflow/retrieval"
+	"github.com/lsrflow/lsrflow/retrieval/bm25"
+)
+
+// retrievalOpeners lists the retrieval methods this binary can open on an index directory.
+// Add a method here (one line) to make it available to every command.
+func retrievalOpeners() retrieval.Openers {
+	return retrieval.Openers{
+		"bm25": bm25.Open,
+	}
+}
+
+// openRetriever opens an index and the retriever of method, turning the user's mistakes
+// (no such index, method unknown or not built) into usage errors.
+func openRetriever(ctx context.Context, flagName, dir, method string) (*retrieval.Index, retrieval.Retriever, error) {
+	ops := retrievalOpeners()
+	if _, ok := ops[method]; !ok {
+		return nil, nil, usagef("--method %q is not a retrieval method (methods: %s)", method, strings.Join(ops.Methods(), ", "))
+	}
+	if err := mustExist(flagName, dir); err != nil {
+		return nil, nil, err
+	}
+	ix, err := retrieval.OpenIndex(dir)
+	if err != nil {
+		if errors.Is(err, retrieval.ErrNotIndex) {
+			return nil, nil, usagef("--%s: %v", flagName, err)
+		}
+		return nil, nil, err
+	}
+	r, err := ops.Open(ctx, ix, method)
+	if err != nil {
+		ix.Close()
+		var nb *retrieval.NotBuiltError
+		if errors.As(err, &nb) {
+			return nil, nil, usagef("%v", err)
+		}
+		return nil, nil, err
+	}
+	return ix, r, nil
+}
+
+func retrieveCmd() *command {
+	return &command{name: "retrieve", summary: "retrieve the top-k passages of each query in a file", run: runRetrieve}
+}
+
+func runRetrieve(ctx context.Context, sio stdio, args []string) error {
+	f := newFlags(sio, "retrieve", "--index DIR --queries Q.jsonl [--method bm25] [--topk K] --out R.jsonl [--dead-letters FILE]",
+		`Searches each query of a FlashRAG dataset file ({"id","question","golden_answers",...}) and
+writes one line per query, in input order:
+  {"id","question","golden_answers","gold_doc_ids"?,"docs":[{"id","contents","score"}]}
+with docs best first. Bad query lines are dead-lettered (default: R.dead-letters.jsonl next to
+--out), counted and skipped; the command still exits 0.`)
+	index := f.String("index", "", "index directory (built by lsrflow index)")
+	queries := f.String("queries", "", "queries jsonl (FlashRAG dataset format)")
+	method := f.String("method", "bm25", "retrieval method: "+strings.Join(retrievalOpeners().Methods(), ", "))
+	topk := f.Int("topk", 5, "passages per query")
+	out := f.String("out", "", "output jsonl")
+	dead := f.String("dead-letters", "", "dead-letter jsonl (default: --out with .dead-letters.jsonl)")
+	workers := f.Int("workers", 2, "concurrent searches")
+	maxLine := f.Int("max-line-bytes", 1<<20, "longest accepted query line; longer ones are dead-lettered")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if err := f.require("index", "queries", "out"); err != nil {
+		return err
+	}
+	if *topk <= 0 {
+		return usagef("--topk must be > 0")
+	}
+	if *workers <= 0 || *maxLine <= 0 {
+		return usagef("--workers and --max-line-bytes must be > 0")
+	}
+	if err := mustExist("queries", *queries); err != nil {
+		return err
+	}
+	if *dead == "" {
+		*dead = strings.TrimSuffix(*out, ".jsonl") + ".dead-letters.jsonl"
+	}
+	ix, r, err := openRetriever(ctx, "index", *index, *method)
+	if err != nil {
+		return err
+	}
+	defer ix.Close()
+	st, err := retrieval.RetrieveFile(ctx, r, retrieval.RetrieveFileOptions{
+		Queries: *queries, Out: *out, DeadLetters: *dead, TopK: *topk, Workers: *workers,
+		MaxLineBytes: *maxLine, Progress: sio.err,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(sio.out, "retrieve %s: %d queries, %d bad lines, top-%d by %s, %.1f s -> %s\n",
+		*queries, st.Queries, st.BadLines, *topk, *method, st.Seconds, *out)
+	if st.BadLines > 0 {
+		fmt.Fprintf(sio.err, "lsrflow retrieve: %d bad query lines dead-lettered to %s\n", st.BadLines, *dead)
+	}
+	return nil
+}
