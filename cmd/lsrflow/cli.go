@@ -28,6 +28,8 @@ type command struct {
 // commands lists every subcommand. Keep it sorted by name.
 func commands() []*command {
 	cmds := []*command{
+		indexCmd(),
+		retrieveCmd(),
 		vectorsCmd(),
 		versionCmd(),
 	}
