@@ -3,11 +3,14 @@ package retrieval
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lsrflow/lsrflow/schemas"
 )
@@ -225,5 +228,121 @@ func TestBuildMissingCorpusAndCancel(t *testing.T) {
 	}
 	if _, err := OpenIndex(filepath.Join(dir, "idx")); err == nil {
 		t.Error("a cancelled build left an openable index")
+	}
+}
+
+// echoRetriever returns k passages derived from the question, after a delay that varies per
+// question so that workers finish out of order.
+type echoRetriever struct{}
+
+func (echoRetriever) Search(ctx context.Context, q string, k int) ([]schemas.Passage, error) {
+	if q == "fail" {
+		return nil, errors.New("backend down")
+	}
+	time.Sleep(time.Duration(len(q)%3) * time.Millisecond)
+	out := make([]schemas.Passage, k)
+	for i := range out {
+		out[i] = schemas.Passage{ID: fmt.Sprintf("%s#%d", q, i), Contents: q, Score: float64(k - i)}
+	}
+	return out, nil
+}
+func (echoRetriever) Info() schemas.RetrieverInfo { return schemas.RetrieverInfo{Method: "echo"} }
+
+func TestRetrieveFile(t *testing.T) {
+	dir := t.TempDir()
+	var in strings.Builder
+	var wantIDs []string
+	for i := 0; i < 60; i++ {
+		switch i % 10 {
+		case 3:
+			in.WriteString("{broken\n")
+		case 5:
+			in.WriteString(`{"id":"x","question":""}` + "\n")
+		case 7:
+			in.WriteString(`{"id":"y","question":"` + strings.Repeat("z", 300) + `"}` + "\n")
+		default:
+			id := fmt.Sprintf("q%d", i)
+			wantIDs = append(wantIDs, id)
+			fmt.Fprintf(&in, `{"id":%q,"question":"question %s%s","golden_answers":["a%d"],"gold_doc_ids":["d%d"]}`+"\n", id, id, strings.Repeat("?", i%5), i, i)
+		}
+	}
+	in.WriteString(`{"id":"noans","question":"no answers here"}` + "\n")
+	wantIDs = append(wantIDs, "noans")
+	qpath := filepath.Join(dir, "q.jsonl")
+	os.WriteFile(qpath, []byte(in.String()), 0o644)
+	out, dl := filepath.Join(dir, "r.jsonl"), filepath.Join(dir, "r.dead.jsonl")
+	st, err := RetrieveFile(t.Context(), echoRetriever{}, RetrieveFileOptions{
+		Queries: qpath, Out: out, DeadLetters: dl, TopK: 3, Workers: 3, MaxLineBytes: 200,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Queries != len(wantIDs) || st.BadLines != 18 || st.Lines != 61 {
+		t.Errorf("stats %+v, want %d queries, 18 bad, 61 lines", st, len(wantIDs))
+	}
+	b, _ := os.ReadFile(out)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != len(wantIDs) {
+		t.Fatalf("%d output lines, want %d", len(lines), len(wantIDs))
+	}
+	for i, l := range lines {
+		var raw map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(l), &raw); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"id", "question", "golden_answers", "docs"} {
+			if _, ok := raw[k]; !ok {
+				t.Fatalf("line %d lacks %q: %s", i, k, l)
+			}
+		}
+		var rec RetrievedRecord
+		json.Unmarshal([]byte(l), &rec)
+		if rec.ID != wantIDs[i] {
+			t.Fatalf("line %d has id %s, want %s (input order)", i, rec.ID, wantIDs[i])
+		}
+		if len(rec.Docs) != 3 || rec.Docs[0].Score != 3 || rec.Docs[0].Contents != rec.Question {
+			t.Errorf("line %d docs %+v", i, rec.Docs)
+		}
+		if rec.ID != "noans" && (len(rec.GoldDocIDs) != 1 || len(rec.GoldenAnswers) != 1) {
+			t.Errorf("line %d lost gold data: %s", i, l)
+		}
+		if rec.ID == "noans" && (string(raw["golden_answers"]) != "[]" || raw["gold_doc_ids"] != nil) {
+			t.Errorf("no-answer line: %s", l)
+		}
+	}
+	db, _ := os.ReadFile(dl)
+	reasons := map[string]int{}
+	for _, l := range strings.Split(strings.TrimSpace(string(db)), "\n") {
+		d, err := schemas.DecodeDeadLetter([]byte(l))
+		if err != nil || d.Stage != "retrieve" {
+			t.Fatalf("dead letter %q: %v", l, err)
+		}
+		reasons[d.Reason]++
+	}
+	if reasons[schemas.ReasonBrokenJSON] != 6 || reasons[schemas.ReasonMissingQuestion] != 6 || reasons[schemas.ReasonTooLong] != 6 {
+		t.Errorf("dead-letter reasons %v", reasons)
+	}
+}
+
+func TestRetrieveFileSearchErrorLeavesNoOutput(t *testing.T) {
+	dir := t.TempDir()
+	qpath := filepath.Join(dir, "q.jsonl")
+	os.WriteFile(qpath, []byte(`{"id":"1","question":"ok"}`+"\n"+`{"id":"2","question":"fail"}`+"\n"), 0o644)
+	out := filepath.Join(dir, "r.jsonl")
+	_, err := RetrieveFile(t.Context(), echoRetriever{}, RetrieveFileOptions{Queries: qpath, Out: out, DeadLetters: filepath.Join(dir, "d.jsonl"), TopK: 2})
+	if err == nil || !strings.Contains(err.Error(), "backend down") {
+		t.Fatalf("err %v", err)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("partial output left at %s", out)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.Contains(e.Name(), ".tmp-") {
+			t.Errorf("temp file left: %s", e.Name())
+		}
+	}
+	if _, err := RetrieveFile(t.Context(), echoRetriever{}, RetrieveFileOptions{Queries: qpath, Out: out, DeadLetters: filepath.Join(dir, "d.jsonl"), TopK: 0}); err == nil {
+		t.Error("topk 0 accepted")
 	}
 }
