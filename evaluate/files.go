@@ -154,7 +154,12 @@ func (a *Aggregate) bad(n int, err error) {
 		if r == "" {
 			r = schemas.ReasonInvalid
 		}
-		a.BadLines = append(a.BadLines, BadLine{Line: n, Reason: r, Detail: err.Error()})
+		detail := err.Error()
+		var de *schemas.DecodeError
+		if errors.As(err, &de) {
+			detail = de.Detail
+		}
+		a.BadLines = append(a.BadLines, BadLine{Line: n, Reason: r, Detail: detail})
 	}
 }
 
@@ -523,4 +528,30 @@ func eachLine(ctx context.Context, r io.Reader, agg *Aggregate, fn func(n int, b
 			agg.bad(line.Number, err)
 		}
 	}
+}
+
+// ParseCutoffs parses a comma-separated list of positive cut-offs ("1,5,20"), sorted and
+// de-duplicated.
+func ParseCutoffs(s string) ([]int, error) {
+	seen := map[int]bool{}
+	var ks []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		k, err := strconv.Atoi(f)
+		if err != nil || k <= 0 {
+			return nil, fmt.Errorf("cut-off %q is not a positive integer", f)
+		}
+		if !seen[k] {
+			seen[k] = true
+			ks = append(ks, k)
+		}
+	}
+	if len(ks) == 0 {
+		return nil, errors.New("no cut-offs given")
+	}
+	sort.Ints(ks)
+	return ks, nil
 }
