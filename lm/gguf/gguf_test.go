@@ -49,13 +49,13 @@ func tinyModel(t *testing.T) *gguf.Model {
 const prompt = "Answer the question based on the given document.\nDoc 1(Title: Apollo 11) Apollo 11 landed on the Moon in 1969 near the Sea of Tranquility.\nQuestion: when did apollo 11 land?\nAnswer:"
 
 var tricky = []lm.Request{
-	{Prompt: prompt, Target: " 1969"},                   // digits: one token per digit
-	{Prompt: prompt + " ", Target: "1969"},              // the space belongs to the prompt: straddling token
-	{Prompt: prompt, Target: " Zürich"},                 // unicode
-	{Prompt: prompt, Target: " 東京"},                     // byte-fallback tokens
-	{Prompt: prompt, Target: " Sea of Tranquility"},      // several words
+	{Prompt: prompt, Target: " 1969"},               // digits: one token per digit
+	{Prompt: prompt + " ", Target: "1969"},          // the space belongs to the prompt: straddling token
+	{Prompt: prompt, Target: " Zürich"},             // unicode
+	{Prompt: prompt, Target: " 東京"},                 // byte-fallback tokens
+	{Prompt: prompt, Target: " Sea of Tranquility"}, // several words
 	{Prompt: prompt, Target: " the Moon"},
-	{Prompt: prompt + " the", Target: "ir"},             // answer merges with the prompt's last word
+	{Prompt: prompt + " the", Target: "ir"},                        // answer merges with the prompt's last word
 	{Prompt: "Question: who?\nAnswer:", Target: " Neil Armstrong"}, // a different stem
 }
 

@@ -1,0 +1,448 @@
+package httplm
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lsrflow/lsrflow/lm"
+	"github.com/lsrflow/lsrflow/streams"
+)
+
+// Server kinds.
+const (
+	KindVLLM               = "vllm"
+	KindVLLMPromptLogprobs = "vllm-prompt-logprobs"
+	KindTGI                = "tgi"
+	KindSGLang             = "sglang"
+)
+
+// Options configure a Client.
+type Options struct {
+	Kind    string
+	BaseURL string // e.g. http://host:8000/v1 or http://host:8080
+	Model   string
+	// Concurrency bounds in-flight requests (default 8).
+	Concurrency int
+	// Timeout bounds one HTTP request (default 60s).
+	Timeout time.Duration
+	// Retries after the first attempt (default 3; negative = none).
+	Retries int
+	// Backoff is the first retry's backoff ceiling (default 200ms), doubled per attempt up to
+	// MaxBackoff (default 10s). Retry-After is honoured up to MaxBackoff.
+	Backoff, MaxBackoff time.Duration
+	// BatchSize is the most prompts per request for servers that take lists (default 64).
+	BatchSize int
+	// HTTPClient defaults to a client with no overall timeout (Timeout is per attempt).
+	HTTPClient *http.Client
+	// ContextSize, when known, is reported in Info.
+	ContextSize int
+}
+
+// Client is an HTTP scorer.
+type Client struct {
+	o    Options
+	root string // server root without /v1
+	sem  chan struct{}
+
+	calls, requests, retries atomic.Int64
+}
+
+// New validates o and returns a client. It does not contact the server.
+func New(o Options) (*Client, error) {
+	switch o.Kind {
+	case KindVLLM, KindVLLMPromptLogprobs, KindTGI, KindSGLang:
+	default:
+		return nil, streams.Permanent("lm-config", fmt.Errorf("httplm: unknown server kind %q", o.Kind))
+	}
+	if !strings.HasPrefix(o.BaseURL, "http://") && !strings.HasPrefix(o.BaseURL, "https://") {
+		return nil, streams.Permanent("lm-config", fmt.Errorf("httplm: base URL %q is not http(s)", o.BaseURL))
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 8
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 60 * time.Second
+	}
+	if o.Retries == 0 {
+		o.Retries = 3
+	}
+	if o.Retries < 0 {
+		o.Retries = 0
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = 200 * time.Millisecond
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 10 * time.Second
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 64
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{}
+	}
+	root := strings.TrimRight(o.BaseURL, "/")
+	root = strings.TrimSuffix(root, "/v1")
+	return &Client{o: o, root: root, sem: make(chan struct{}, o.Concurrency)}, nil
+}
+
+// Info describes the server.
+func (c *Client) Info() lm.Info {
+	return lm.Info{Backend: c.o.Kind, Model: c.o.Model, Precision: "server", ContextSize: c.o.ContextSize}
+}
+
+// Counters returns cumulative counters.
+func (c *Client) Counters() lm.Counters {
+	return lm.Counters{Calls: c.calls.Load(), Requests: c.requests.Load(), Retries: c.retries.Load()}
+}
+
+// Close releases idle connections.
+func (c *Client) Close() error {
+	c.o.HTTPClient.CloseIdleConnections()
+	return nil
+}
+
+// statusError is a non-2xx answer.
+type statusError struct {
+	code int
+	body string
+}
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("HTTP %d: %s", e.code, strings.TrimSpace(truncate(e.body, 300)))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+var (
+	reVLLM   = regexp.MustCompile(`maximum context length is (\d+) tokens.*?requested (\d+) tokens`)
+	reTGI    = regexp.MustCompile(`must be <= (\d+)\. Given: (\d+)`)
+	reSGLang = regexp.MustCompile(`input \((\d+) tokens\) is longer than the model's context length \((\d+) tokens\)`)
+)
+
+// overflowFrom recognizes a context-length rejection.
+func overflowFrom(body string) (*lm.OverflowError, bool) {
+	atoi := func(s string) int { n, _ := strconv.Atoi(s); return n }
+	if m := reVLLM.FindStringSubmatch(body); m != nil {
+		return &lm.OverflowError{Limit: atoi(m[1]), Tokens: atoi(m[2])}, true
+	}
+	if m := reTGI.FindStringSubmatch(body); m != nil {
+		return &lm.OverflowError{Limit: atoi(m[1]), Tokens: atoi(m[2])}, true
+	}
+	if m := reSGLang.FindStringSubmatch(body); m != nil {
+		return &lm.OverflowError{Tokens: atoi(m[1]), Limit: atoi(m[2])}, true
+	}
+	low := strings.ToLower(body)
+	if strings.Contains(low, "context length") || strings.Contains(low, "too long") {
+		return &lm.OverflowError{}, true
+	}
+	return nil, false
+}
+
+// retryAfter parses a Retry-After header (seconds or HTTP date).
+func retryAfter(h string) time.Duration {
+	if h == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(strings.TrimSpace(h)); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(h); err == nil {
+		return max(0, time.Until(t))
+	}
+	return 0
+}
+
+// post sends body to path with retries and returns the response body of a 2xx answer.
+// decode is applied inside the retry loop so that an unreadable body is retried.
+func (c *Client) post(ctx context.Context, path string, body any, decode func([]byte) error) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return streams.Permanent("lm-bad-request", fmt.Errorf("httplm: encode request: %w", err))
+	}
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-c.sem }()
+	var last error
+	for attempt := 0; attempt <= c.o.Retries; attempt++ {
+		if attempt > 0 {
+			c.retries.Add(1)
+			wait := c.o.Backoff << (attempt - 1)
+			if wait > c.o.MaxBackoff || wait <= 0 {
+				wait = c.o.MaxBackoff
+			}
+			wait = time.Duration(rand.Int64N(int64(wait)) + 1)
+			if ra := c.lastRetryAfter(last); ra > 0 {
+				wait = min(ra, c.o.MaxBackoff)
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			}
+		}
+		err := c.once(ctx, path, b, decode)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if streams.IsPermanent(err) {
+			return err
+		}
+		if _, ok := lm.AsOverflow(err); ok {
+			return err
+		}
+		last = err
+	}
+	return fmt.Errorf("httplm: %s%s failed after %d attempts: %w", c.root, path, c.o.Retries+1, last)
+}
+
+type retryAfterError struct {
+	err  error
+	wait time.Duration
+}
+
+func (e *retryAfterError) Error() string { return e.err.Error() }
+func (e *retryAfterError) Unwrap() error { return e.err }
+
+func (c *Client) lastRetryAfter(err error) time.Duration {
+	var ra *retryAfterError
+	if errors.As(err, &ra) {
+		return ra.wait
+	}
+	return 0
+}
+
+func (c *Client) once(ctx context.Context, path string, body []byte, decode func([]byte) error) error {
+	actx, cancel := context.WithTimeout(ctx, c.o.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, c.root+path, bytes.NewReader(body))
+	if err != nil {
+		return streams.Permanent("lm-config", fmt.Errorf("httplm: %w", err))
+	}
+	req.Header.Set("Content-Type", "application/json")
+	c.calls.Add(1)
+	resp, err := c.o.HTTPClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("httplm: %w", err)
+	}
+	defer resp.Body.Close()
+	rb, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return fmt.Errorf("httplm: read body: %w", err)
+	}
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		if err := decode(rb); err != nil {
+			return fmt.Errorf("httplm: decode %s response: %w", c.o.Kind, err)
+		}
+		return nil
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable:
+		return &retryAfterError{err: &statusError{resp.StatusCode, string(rb)}, wait: retryAfter(resp.Header.Get("Retry-After"))}
+	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout:
+		return &statusError{resp.StatusCode, string(rb)}
+	default:
+		if oe, ok := overflowFrom(string(rb)); ok {
+			return oe
+		}
+		return streams.Permanent("lm-rejected", fmt.Errorf("httplm: %s%s: %w", c.root, path, &statusError{resp.StatusCode, string(rb)}))
+	}
+}
+
+// Score scores reqs (see package doc for each server's request).
+func (c *Client) Score(ctx context.Context, reqs []lm.Request) ([]lm.Result, error) {
+	for i, r := range reqs {
+		if r.Target == "" {
+			return nil, streams.Permanent("lm-bad-request", fmt.Errorf("httplm: request %d has an empty target", i))
+		}
+	}
+	if !lm.ValidUTF8(reqs) {
+		return nil, streams.Permanent("lm-bad-request", errors.New("httplm: request text is not valid UTF-8"))
+	}
+	out := make([]lm.Result, len(reqs))
+	batch := c.o.BatchSize
+	if c.o.Kind == KindTGI {
+		batch = 1
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for lo := 0; lo < len(reqs); lo += batch {
+		hi := min(lo+batch, len(reqs))
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			err := c.scoreChunk(ctx, reqs[lo:hi], out[lo:hi])
+			if oe, ok := lm.AsOverflow(err); ok {
+				err = &lm.OverflowError{Index: lo + oe.Index, Tokens: oe.Tokens, Limit: oe.Limit}
+			}
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+				cancel()
+			}
+		}(lo, hi)
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		// Prefer the most informative error: overflow, then permanent, then the first.
+		for _, e := range errs {
+			if _, ok := lm.AsOverflow(e); ok {
+				return nil, e
+			}
+		}
+		for _, e := range errs {
+			if streams.IsPermanent(e) {
+				return nil, e
+			}
+		}
+		for _, e := range errs {
+			if !errors.Is(e, context.Canceled) {
+				return nil, e
+			}
+		}
+		return nil, errs[0]
+	}
+	c.requests.Add(int64(len(reqs)))
+	return out, nil
+}
+
+// scoreChunk scores reqs in one server request; a context overflow of a multi-prompt request
+// is narrowed down by scoring the prompts one by one.
+func (c *Client) scoreChunk(ctx context.Context, reqs []lm.Request, out []lm.Result) error {
+	err := c.scoreRequest(ctx, reqs, out)
+	oe, ok := lm.AsOverflow(err)
+	if !ok || len(reqs) == 1 {
+		return err
+	}
+	for i := range reqs {
+		if err := c.scoreRequest(ctx, reqs[i:i+1], out[i:i+1]); err != nil {
+			if oe2, ok := lm.AsOverflow(err); ok {
+				return &lm.OverflowError{Index: i, Tokens: oe2.Tokens, Limit: oe2.Limit}
+			}
+			return err
+		}
+	}
+	return fmt.Errorf("httplm: the server rejected the batch as too long but accepted each prompt: %w", oe)
+}
+
+func texts(reqs []lm.Request) []string {
+	t := make([]string, len(reqs))
+	for i, r := range reqs {
+		t[i] = r.Text()
+	}
+	return t
+}
+
+func (c *Client) scoreRequest(ctx context.Context, reqs []lm.Request, out []lm.Result) error {
+	switch c.o.Kind {
+	case KindVLLM:
+		body := map[string]any{"model": c.o.Model, "prompt": texts(reqs), "max_tokens": 1, "echo": true, "logprobs": 1, "temperature": 0}
+		return c.post(ctx, "/v1/completions", body, func(b []byte) error { return decodeVLLMEcho(b, reqs, out) })
+	case KindVLLMPromptLogprobs:
+		body := map[string]any{"model": c.o.Model, "prompt": texts(reqs), "max_tokens": 1, "prompt_logprobs": 0, "temperature": 0}
+		return c.post(ctx, "/v1/completions", body, func(b []byte) error { return decodeVLLMPrompt(b, reqs, out) })
+	case KindTGI:
+		body := map[string]any{"inputs": reqs[0].Text(), "parameters": map[string]any{"decoder_input_details": true, "details": true, "max_new_tokens": 1}}
+		return c.post(ctx, "/generate", body, func(b []byte) error { return decodeTGI(b, reqs, out) })
+	case KindSGLang:
+		body := map[string]any{"text": texts(reqs), "sampling_params": map[string]any{"max_new_tokens": 0, "temperature": 0}, "return_logprob": true, "logprob_start_len": 0, "return_text_in_logprobs": true}
+		return c.post(ctx, "/generate", body, func(b []byte) error { return decodeSGLang(b, reqs, out) })
+	}
+	return streams.Permanent("lm-config", fmt.Errorf("httplm: kind %q", c.o.Kind))
+}
+
+// Generate continues prompt greedily.
+func (c *Client) Generate(ctx context.Context, prompt string, maxTokens int, stop []string) (string, error) {
+	var text string
+	switch c.o.Kind {
+	case KindVLLM, KindVLLMPromptLogprobs:
+		body := map[string]any{"model": c.o.Model, "prompt": prompt, "max_tokens": maxTokens, "temperature": 0, "stop": stop}
+		err := c.post(ctx, "/v1/completions", body, func(b []byte) error {
+			var r struct {
+				Choices []struct {
+					Text string `json:"text"`
+				} `json:"choices"`
+			}
+			if err := json.Unmarshal(b, &r); err != nil {
+				return err
+			}
+			if len(r.Choices) != 1 {
+				return fmt.Errorf("%d choices", len(r.Choices))
+			}
+			text = r.Choices[0].Text
+			return nil
+		})
+		return text, err
+	case KindTGI:
+		body := map[string]any{"inputs": prompt, "parameters": map[string]any{"max_new_tokens": maxTokens, "do_sample": false, "stop": stop}}
+		err := c.post(ctx, "/generate", body, func(b []byte) error {
+			var r struct {
+				GeneratedText *string `json:"generated_text"`
+			}
+			if err := json.Unmarshal(b, &r); err != nil {
+				return err
+			}
+			if r.GeneratedText == nil {
+				return errors.New("no generated_text")
+			}
+			text = *r.GeneratedText
+			return nil
+		})
+		return cutStop(text, stop), err
+	default:
+		body := map[string]any{"text": prompt, "sampling_params": map[string]any{"max_new_tokens": maxTokens, "temperature": 0, "stop": stop}}
+		err := c.post(ctx, "/generate", body, func(b []byte) error {
+			var r struct {
+				Text *string `json:"text"`
+			}
+			if err := json.Unmarshal(b, &r); err != nil {
+				return err
+			}
+			if r.Text == nil {
+				return errors.New("no text")
+			}
+			text = *r.Text
+			return nil
+		})
+		return cutStop(text, stop), err
+	}
+}
+
+func cutStop(s string, stop []string) string {
+	for _, st := range stop {
+		if i := strings.Index(s, st); st != "" && i >= 0 {
+			s = s[:i]
+		}
+	}
+	return s
+}
