@@ -65,6 +65,33 @@ type unigram struct {
 	unkScore float64
 	maxLen   int // longest piece in bytes
 	fuseUnk  bool
+	trie     byteTrie
+}
+
+// byteTrie walks the pieces byte by byte so that the prefix search at a position stops as soon
+// as no piece continues, instead of hashing every substring up to the longest piece.
+type byteTrie struct {
+	next  map[uint64]int32 // node<<8 | byte -> child node
+	piece []int32          // node -> piece id, or -1
+}
+
+func newByteTrie(ids map[string]int) byteTrie {
+	t := byteTrie{next: make(map[uint64]int32, len(ids)*4), piece: []int32{-1}}
+	for s, id := range ids {
+		node := int32(0)
+		for i := 0; i < len(s); i++ {
+			k := uint64(node)<<8 | uint64(s[i])
+			child, ok := t.next[k]
+			if !ok {
+				child = int32(len(t.piece))
+				t.piece = append(t.piece, -1)
+				t.next[k] = child
+			}
+			node = child
+		}
+		t.piece[node] = int32(id)
+	}
+	return t
 }
 
 const unigramUnkPenalty = 10.0
@@ -91,22 +118,24 @@ func (m *unigram) tokenize(word string, out []int) []int {
 		_, mblen := utf8.DecodeRuneInString(word[pos:])
 		base := best[pos].score
 		single := false
-		limit := min(n, pos+m.maxLen)
-		for end := pos + mblen; end <= limit; {
-			if id, ok := m.ids[word[pos:end]]; ok {
-				cand := m.scores[id] + base
-				if node := &best[end]; node.start < 0 || cand > node.score {
-					*node = viterbiNode{score: cand, start: pos, id: id}
-				}
-				if end-pos == mblen {
-					single = true
-				}
-			}
-			if end == n {
+		node := int32(0)
+		for end := pos; end < n; end++ {
+			child, ok := m.trie.next[uint64(node)<<8|uint64(word[end])]
+			if !ok {
 				break
 			}
-			_, sz := utf8.DecodeRuneInString(word[end:])
-			end += sz
+			node = child
+			id := int(m.trie.piece[node])
+			if id < 0 {
+				continue
+			}
+			cand := m.scores[id] + base
+			if nd := &best[end+1]; nd.start < 0 || cand > nd.score {
+				*nd = viterbiNode{score: cand, start: pos, id: id}
+			}
+			if end+1-pos == mblen {
+				single = true
+			}
 		}
 		if !single {
 			cand := m.unkScore + base
@@ -202,6 +231,7 @@ func parseModel(raw json.RawMessage) (model, error) {
 			return nil, fmt.Errorf("model Unigram: unk_id %d out of range", m.unkID)
 		}
 		m.unkScore = minScore - unigramUnkPenalty
+		m.trie = newByteTrie(m.ids)
 		return m, nil
 	}
 	return nil, fmt.Errorf("model type %q is not supported", head.Type)

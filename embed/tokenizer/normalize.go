@@ -65,6 +65,9 @@ func cleanText(s string) string {
 }
 
 func isWhitespace(r rune) bool {
+	if r < 0x80 {
+		return r == ' ' || (r >= '\t' && r <= '\r')
+	}
 	return r == '\t' || r == '\n' || r == '\r' || unicode.Is(unicode.White_Space, r)
 }
 
@@ -73,6 +76,9 @@ func isControl(r rune) bool {
 	switch r {
 	case '\t', '\n', '\r':
 		return false
+	}
+	if r < 0x80 {
+		return r < 0x20 || r == 0x7f
 	}
 	if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Cs, unicode.Co) {
 		return true
