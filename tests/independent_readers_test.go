@@ -97,7 +97,9 @@ func TestIndependentReaders(t *testing.T) {
 	recs := fixture(40)
 	for _, open := range []func() (*arrowipc.PartSink, error){
 		func() (*arrowipc.PartSink, error) { return parquet.Open(ctx, arrowipc.Config{Dir: dir, BatchRows: 16}) },
-		func() (*arrowipc.PartSink, error) { return arrowipc.Open(ctx, arrowipc.Config{Dir: dir, BatchRows: 16}) },
+		func() (*arrowipc.PartSink, error) {
+			return arrowipc.Open(ctx, arrowipc.Config{Dir: dir, BatchRows: 16})
+		},
 	} {
 		s, err := open()
 		if err != nil {
