@@ -1,0 +1,114 @@
+package kafka
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+)
+
+// Config configures a Transport. Zero durations take the defaults listed on each field.
+type Config struct {
+	// Brokers are the bootstrap host:port addresses (required).
+	Brokers []string
+	// ClientID names this client in broker logs (default "lsrflow").
+	ClientID string
+	// DialTimeout bounds connecting to a broker (default 10s).
+	DialTimeout time.Duration
+	// WriteTimeout bounds one produce request (default 10s).
+	WriteTimeout time.Duration
+	// CommitTimeout bounds a Commit whose context has no earlier deadline (default 10s).
+	CommitTimeout time.Duration
+	// JoinTimeout bounds how long Subscribe waits for the first group assignment (default 60s).
+	JoinTimeout time.Duration
+	// HeartbeatInterval is how often group members heartbeat; members notice a rebalance
+	// within about one interval (default 1s).
+	HeartbeatInterval time.Duration
+	// SessionTimeout is how long the coordinator waits for a silent member before it removes it
+	// (default 10s; a crashed process's partitions move after this).
+	SessionTimeout time.Duration
+	// RebalanceTimeout is how long the coordinator waits for members to rejoin (default 10s).
+	RebalanceTimeout time.Duration
+	// MaxWait bounds one fetch long-poll on an idle partition (default 500ms).
+	MaxWait time.Duration
+	// BatchTimeout is how long the writer waits to fill a batch (default 2ms: Publish is
+	// synchronous, so a long timeout would only add latency).
+	BatchTimeout time.Duration
+	// DefaultPartitions and DefaultReplication are used by EnsureTopics for a TopicSpec that
+	// leaves them at zero (defaults 3 and 1).
+	DefaultPartitions  int
+	DefaultReplication int
+}
+
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	if c.ClientID == "" {
+		c.ClientID = "lsrflow"
+	}
+	def(&c.DialTimeout, 10*time.Second)
+	def(&c.WriteTimeout, 10*time.Second)
+	def(&c.CommitTimeout, 10*time.Second)
+	def(&c.JoinTimeout, 60*time.Second)
+	def(&c.HeartbeatInterval, time.Second)
+	def(&c.SessionTimeout, 10*time.Second)
+	def(&c.RebalanceTimeout, 10*time.Second)
+	def(&c.MaxWait, 500*time.Millisecond)
+	def(&c.BatchTimeout, 2*time.Millisecond)
+	if c.DefaultPartitions == 0 {
+		c.DefaultPartitions = 3
+	}
+	if c.DefaultReplication == 0 {
+		c.DefaultReplication = 1
+	}
+	return c
+}
+
+// Validate reports the first problem with c (after defaults are applied).
+func (c Config) Validate() error {
+	if len(c.Brokers) == 0 {
+		return errors.New("kafka config: no brokers")
+	}
+	for _, b := range c.Brokers {
+		if _, _, err := net.SplitHostPort(b); err != nil || strings.TrimSpace(b) != b {
+			return fmt.Errorf("kafka config: broker %q is not host:port", b)
+		}
+	}
+	c = c.withDefaults()
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"dial timeout", c.DialTimeout}, {"write timeout", c.WriteTimeout}, {"commit timeout", c.CommitTimeout},
+		{"join timeout", c.JoinTimeout}, {"heartbeat interval", c.HeartbeatInterval},
+		{"session timeout", c.SessionTimeout}, {"rebalance timeout", c.RebalanceTimeout},
+		{"max wait", c.MaxWait}, {"batch timeout", c.BatchTimeout},
+	} {
+		if d.v < 0 {
+			return fmt.Errorf("kafka config: negative %s %v", d.name, d.v)
+		}
+	}
+	if c.HeartbeatInterval >= c.SessionTimeout {
+		return fmt.Errorf("kafka config: heartbeat interval %v must be below the session timeout %v", c.HeartbeatInterval, c.SessionTimeout)
+	}
+	if c.DefaultPartitions < 0 || c.DefaultReplication < 0 {
+		return errors.New("kafka config: negative default partitions or replication")
+	}
+	return nil
+}
+
+// ParseBrokers splits a comma-separated broker list ("h1:9092,h2:9092").
+func ParseBrokers(s string) []string {
+	var out []string
+	for _, b := range strings.Split(s, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			out = append(out, b)
+		}
+	}
+	return out
+}
