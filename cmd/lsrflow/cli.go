@@ -28,7 +28,9 @@ type command struct {
 // commands lists every subcommand. Keep it sorted by name.
 func commands() []*command {
 	cmds := []*command{
+		deadlettersCmd(),
 		evalCmd(),
+		exportCmd(),
 		indexCmd(),
 		retrieveCmd(),
 		vectorsCmd(),
