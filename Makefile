@@ -34,3 +34,10 @@ bench:
 
 clean:
 	rm -rf bin
+
+# LM teacher throughput on a random-weight ~50M GGUF (written once into .cache/bench/):
+# naive loop vs lsrflow's teacher vs the prompt-processing ceiling; last line batched/naive = R.
+.PHONY: bench-teach
+bench-teach:
+	bash scripts/setup.sh llama
+	go run ./cmd/lsrflow bench teach
