@@ -10,14 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"text/tabwriter"
-	"time"
-
-	"github.com/segmentio/kafka-go"
 
 	"github.com/lsrflow/lsrflow/schemas"
 	"github.com/lsrflow/lsrflow/streams"
+	"github.com/lsrflow/lsrflow/streams/kafka"
 )
 
 func deadlettersCmd() *command {
@@ -265,35 +262,27 @@ func writeFileAtomic(path string, data []byte, stdout io.Writer) error {
 	return nil
 }
 
-// publishReplay publishes msgs to topic on a Kafka cluster, each to the partition
-// streams.PartitionFor gives its key (the partitioning every lsrflow transport uses), and
-// waits for all acknowledgements.
+// publishReplay publishes msgs to topic through the Kafka transport (each to the partition
+// streams.PartitionFor gives its key) and waits for all acknowledgements.
 func publishReplay(ctx context.Context, brokers, topic string, msgs []replayMessage) error {
+	cfg := kafka.Config{Brokers: kafka.ParseBrokers(brokers)}
+	if err := cfg.Validate(); err != nil {
+		return usagef("--brokers %q: %v", brokers, err)
+	}
 	if len(msgs) == 0 {
 		return nil
 	}
-	w := &kafka.Writer{
-		Addr:         kafka.TCP(strings.Split(brokers, ",")...),
-		Topic:        topic,
-		Balancer:     partitionBalancer{},
-		RequiredAcks: kafka.RequireAll,
-		BatchSize:    len(msgs),
-		BatchTimeout: 10 * time.Millisecond,
+	tr, err := kafka.New(cfg)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", brokers, err)
 	}
-	defer w.Close()
-	kms := make([]kafka.Message, len(msgs))
+	defer tr.Close()
+	sm := make([]streams.Message, len(msgs))
 	for i, m := range msgs {
-		kms[i] = kafka.Message{Key: m.Key, Value: m.Value}
+		sm[i] = streams.Message{Key: m.Key, Value: m.Value, Headers: map[string]string{"replayed": "dead-letter"}}
 	}
-	if err := w.WriteMessages(ctx, kms...); err != nil {
+	if err := tr.Publish(ctx, topic, sm...); err != nil {
 		return fmt.Errorf("publish %d payloads to %s at %s: %w", len(msgs), topic, brokers, err)
 	}
 	return nil
-}
-
-// partitionBalancer routes by streams.PartitionFor.
-type partitionBalancer struct{}
-
-func (partitionBalancer) Balance(msg kafka.Message, partitions ...int) int {
-	return partitions[streams.PartitionFor(msg.Key, len(partitions))]
 }

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/lsrflow/lsrflow/internal/broker"
 	"github.com/lsrflow/lsrflow/schemas"
+	"github.com/lsrflow/lsrflow/streams"
+	"github.com/lsrflow/lsrflow/streams/kafka"
 )
 
 func deadLetterFile(t *testing.T, dir string) string {
@@ -81,5 +86,40 @@ func TestDeadlettersReplay(t *testing.T) {
 		if code, _, _ := runMyCLI(t, args...); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}
+	}
+}
+
+func TestDeadlettersReplayToKafka(t *testing.T) {
+	b, err := broker.Start(broker.Config{Topics: []string{"queries"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	in := deadLetterFile(t, t.TempDir())
+	code, _, stderr := runMyCLI(t, "deadletters", "replay", "--in", in, "--brokers", b.Bootstrap(), "--topic", "queries", "--stage", "teach")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	tr, err := kafka.New(kafka.Config{Brokers: b.Addrs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	c, err := tr.Subscribe(t.Context(), "queries", "check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	m, err := c.Fetch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(m.Key) != "q2" || string(m.Value) != `{"id":"q2","question":"who?"}` || m.Partition != streams.PartitionFor(m.Key, 3) {
+		t.Fatalf("message %q=%q on partition %d", m.Key, m.Value, m.Partition)
+	}
+	if lag := c.(streams.LagReporter).Lag(); lag != 0 {
+		t.Fatalf("%d extra messages (the multi-line payload must not be replayed)", lag)
 	}
 }
