@@ -29,10 +29,12 @@ type command struct {
 func commands() []*command {
 	cmds := []*command{
 		benchCmd(),
+		brokerCmd(),
 		deadlettersCmd(),
 		evalCmd(),
 		exportCmd(),
 		indexCmd(),
+		ragCmd(),
 		retrieveCmd(),
 		vectorsCmd(),
 		versionCmd(),
