@@ -28,13 +28,7 @@ type command struct {
 // commands lists every subcommand. Keep it sorted by name.
 func commands() []*command {
 	cmds := []*command{
-		benchCmd(),
-		brokerCmd(),
-		deadlettersCmd(),
-		evalCmd(),
-		exportCmd(),
 		indexCmd(),
-		ragCmd(),
 		retrieveCmd(),
 		vectorsCmd(),
 		versionCmd(),
