@@ -28,7 +28,13 @@ type command struct {
 // commands lists every subcommand. Keep it sorted by name.
 func commands() []*command {
 	cmds := []*command{
+		benchCmd(),
+		brokerCmd(),
+		deadlettersCmd(),
+		evalCmd(),
+		exportCmd(),
 		indexCmd(),
+		ragCmd(),
 		retrieveCmd(),
 		vectorsCmd(),
 		versionCmd(),
