@@ -332,3 +332,22 @@ func (t *Transport) Committed(topicName, groupName string) []int64 {
 	}
 	return append([]int64(nil), g.committed...)
 }
+
+// Messages returns a copy of every message stored on topic, partition by partition in offset
+// order, without consuming anything. Meant for tests and tooling; nil for an unknown topic.
+func (t *Transport) Messages(topicName string) []streams.Message {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	tp, ok := t.topics[topicName]
+	if !ok {
+		return nil
+	}
+	var out []streams.Message
+	for _, log := range tp.partitions {
+		for _, m := range log {
+			m.Key, m.Value, m.Headers = bytes.Clone(m.Key), bytes.Clone(m.Value), maps.Clone(m.Headers)
+			out = append(out, m)
+		}
+	}
+	return out
+}
