@@ -24,4 +24,8 @@
 //
 // (-lfaiss_c must precede libfaiss.a, and .cache/faiss/lib must hold only the static
 // libfaiss_c.a, else the linker picks a shared library.)
+//
+// Threads. FAISS parallelizes with OpenMP. On a loaded machine OpenMP's busy-waiting can make
+// a batch search 10x slower than one thread; set OMP_NUM_THREADS (e.g. 1) in the environment
+// when many processes share few cores.
 package faissx
