@@ -35,6 +35,7 @@ func commands() []*command {
 		exportCmd(),
 		indexCmd(),
 		ragCmd(),
+		reportCmd(),
 		retrieveCmd(),
 		vectorsCmd(),
 		versionCmd(),
