@@ -56,6 +56,20 @@ type FitOptions struct {
 // Fit counts word frequencies over corpus, embeds the corpus and computes the first principal
 // component of those embeddings (power iteration in float64).
 func Fit(ctx context.Context, vec *Vectors, corpus []string, opt FitOptions) (*SIF, error) {
+	return FitSeq(ctx, vec, func(yield func(string) error) error {
+		for _, t := range corpus {
+			if err := yield(t); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, opt)
+}
+
+// FitSeq is Fit over a corpus that is streamed rather than held in memory: corpus calls yield
+// once per text, in a stable order, and is called twice (counting, then the principal
+// component, which accumulates the d x d matrix X^T X instead of keeping X).
+func FitSeq(ctx context.Context, vec *Vectors, corpus func(yield func(text string) error) error, opt FitOptions) (*SIF, error) {
 	if vec == nil || vec.Len() == 0 {
 		return nil, errors.New("static: fit: no word vectors")
 	}
@@ -65,37 +79,52 @@ func Fit(ctx context.Context, vec *Vectors, corpus []string, opt FitOptions) (*S
 	if !(opt.A > 0) || math.IsInf(opt.A, 0) {
 		return nil, fmt.Errorf("static: fit: a = %g must be positive", opt.A)
 	}
-	if len(corpus) == 0 {
-		return nil, errors.New("static: fit: empty corpus")
-	}
 	counts := map[string]int64{}
-	var total int64
-	for i, text := range corpus {
-		if i%4096 == 0 {
+	var total, texts int64
+	err := corpus(func(text string) error {
+		if texts%4096 == 0 {
 			if err := ctx.Err(); err != nil {
-				return nil, err
+				return err
 			}
 		}
+		texts++
 		for _, t := range Tokenize(text) {
 			counts[t]++
 			total++
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("static: fit: %w", err)
+	}
+	if texts == 0 {
+		return nil, errors.New("static: fit: empty corpus")
 	}
 	s, err := newSIF(vec, opt.VectorsName, opt.A, counts, total, nil)
 	if err != nil {
 		return nil, err
 	}
 	if !opt.NoPC {
-		X := make([]float64, 0, len(corpus)*vec.Dim())
-		for i, text := range corpus {
-			if i%4096 == 0 {
+		var acc Gram
+		acc.Init(vec.Dim())
+		var n int64
+		err := corpus(func(text string) error {
+			if n%4096 == 0 {
 				if err := ctx.Err(); err != nil {
-					return nil, err
+					return err
 				}
 			}
-			X = append(X, s.weightedMean(text)...)
+			n++
+			acc.Add(s.weightedMean(text))
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("static: fit: %w", err)
 		}
-		s.pc = FirstPrincipalComponent(X, vec.Dim())
+		if n != texts {
+			return nil, fmt.Errorf("static: fit: the corpus yielded %d texts, then %d", texts, n)
+		}
+		s.pc = acc.TopEigenvector()
 	}
 	s.name = s.computeName()
 	return s, nil
@@ -235,34 +264,54 @@ func (s *SIF) computeName() string {
 	return fmt.Sprintf("%s+sif(a=%g,fit=%s)", s.vecName, s.a, hex.EncodeToString(h.Sum(nil))[:12])
 }
 
-// FirstPrincipalComponent returns the unit top right-singular vector of the n x d row-major
-// matrix X (uncentered, as in SIF), by power iteration on X^T X in float64. The sign is fixed
-// so that the largest-magnitude coordinate is positive. It returns nil for a zero matrix.
-func FirstPrincipalComponent(X []float64, d int) []float64 {
-	if d <= 0 || len(X) < d {
-		return nil
-	}
-	n := len(X) / d
-	C := make([]float64, d*d)
-	for i := range n {
-		row := X[i*d : (i+1)*d]
-		for a, xa := range row {
-			if xa == 0 {
-				continue
-			}
-			ca := C[a*d : (a+1)*d]
-			for b, xb := range row {
-				ca[b] += xa * xb
-			}
+// Gram accumulates the d x d matrix X^T X of the rows added to it, in float64.
+type Gram struct {
+	d int
+	c []float64
+}
+
+// Init sizes the accumulator for rows of length d and clears it.
+func (g *Gram) Init(d int) {
+	g.d = d
+	g.c = make([]float64, d*d)
+}
+
+// Add accumulates one row (len d).
+func (g *Gram) Add(row []float64) {
+	d := g.d
+	for a, xa := range row[:d] {
+		if xa == 0 {
+			continue
+		}
+		ca := g.c[a*d : (a+1)*d]
+		for b, xb := range row[:d] {
+			ca[b] += xa * xb
 		}
 	}
+}
+
+// TopEigenvector returns the unit eigenvector of the largest eigenvalue of the accumulated
+// matrix by power iteration, signed so that its largest-magnitude coordinate is positive;
+// nil when the matrix is zero.
+func (g *Gram) TopEigenvector() []float64 {
+	d, C := g.d, g.c
+	if d == 0 {
+		return nil
+	}
 	// Start from the column norms (a deterministic vector with a component along the top
-	// eigenvector for any non-negative-definite C that is not zero).
+	// eigenvector of any non-zero positive semi-definite C).
 	v := make([]float64, d)
 	for a := range d {
 		v[a] = math.Sqrt(C[a*d+a]) + 1e-3*float64(a+1)/float64(d)
 	}
 	if !normalize64(v) {
+		return nil
+	}
+	var trace float64
+	for a := range d {
+		trace += C[a*d+a]
+	}
+	if trace == 0 {
 		return nil
 	}
 	w := make([]float64, d)
@@ -299,6 +348,20 @@ func FirstPrincipalComponent(X []float64, d int) []float64 {
 		}
 	}
 	return v
+}
+
+// FirstPrincipalComponent returns the unit top right-singular vector of the n x d row-major
+// matrix X (uncentered, as in SIF): the top eigenvector of X^T X (see Gram.TopEigenvector).
+func FirstPrincipalComponent(X []float64, d int) []float64 {
+	if d <= 0 || len(X) < d {
+		return nil
+	}
+	var g Gram
+	g.Init(d)
+	for i := 0; i+d <= len(X); i += d {
+		g.Add(X[i : i+d])
+	}
+	return g.TopEigenvector()
 }
 
 func normalize64(v []float64) bool {
