@@ -100,7 +100,7 @@ func (d *Data) recallSection() section {
 	for k := range keys {
 		ms = append(ms, k)
 	}
-	sort.Strings(ms)
+	sort.Slice(ms, func(i, j int) bool { return naturalLess(ms[i], ms[j]) })
 	names = append(names, ms...)
 	for _, name := range names {
 		row := []string{name}
@@ -256,3 +256,33 @@ td:first-child, th:first-child { text-align: left; }
 </body>
 </html>
 `))
+
+// naturalLess orders "recall@5" before "recall@20": digit runs compare as numbers.
+func naturalLess(a, b string) bool {
+	for a != "" && b != "" {
+		da, db := digitPrefix(a), digitPrefix(b)
+		if da != "" && db != "" {
+			if len(da) != len(db) {
+				return len(da) < len(db)
+			}
+			if da != db {
+				return da < db
+			}
+			a, b = a[len(da):], b[len(db):]
+			continue
+		}
+		if a[0] != b[0] {
+			return a[0] < b[0]
+		}
+		a, b = a[1:], b[1:]
+	}
+	return len(a) < len(b)
+}
+
+func digitPrefix(s string) string {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return s[:i]
+}

@@ -177,10 +177,11 @@ func throughputSVG(tps []Throughput) string {
 	span := t1.Sub(t0).Seconds()
 	f := newFrame("plot-throughput", "throughput per stage", seriesColors[0], 0, span, 0, niceCeilF(hi))
 	f.yAxis(4, func(v float64) string { return fmt.Sprintf("%.3g", v) }, "records/s out")
-	for i := 0; i <= 4; i++ {
+	for i := 0; i < 4; i++ {
 		s := span * float64(i) / 4
 		f.xLabel(f.X(s), fmtDur(s))
 	}
+	fmt.Fprintf(&f.b, `<text x="%g" y="%g" font-size="11" text-anchor="end" fill="#333">%s</text>`, f.right, f.bott+15, esc(fmtDur(span)))
 	f.xTitle("time since " + t0.Format("2006-01-02 15:04:05Z07:00"))
 	for si, tp := range tps {
 		c := seriesColors[si%len(seriesColors)]
