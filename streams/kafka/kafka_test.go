@@ -22,7 +22,7 @@ func testConfig(addrs []string) kafka.Config {
 	}
 }
 
-func startBroker(t *testing.T, brokers int) *broker.Broker {
+func startBroker(t testing.TB, brokers int) *broker.Broker {
 	t.Helper()
 	b, err := broker.Start(broker.Config{Brokers: brokers})
 	if err != nil {
@@ -32,7 +32,7 @@ func startBroker(t *testing.T, brokers int) *broker.Broker {
 	return b
 }
 
-func newTransport(t *testing.T, addrs []string) *kafka.Transport {
+func newTransport(t testing.TB, addrs []string) *kafka.Transport {
 	t.Helper()
 	tr, err := kafka.New(testConfig(addrs))
 	if err != nil {

@@ -279,6 +279,9 @@ func (c *consumer) Commit(ctx context.Context, msgs ...streams.Message) error {
 		if _, ok := c.pos[m.Partition]; !ok {
 			return fmt.Errorf("memory: commit %s/%d@%d for group %q: %w", m.Topic, m.Partition, m.Offset, c.key.group, ErrNotAssigned)
 		}
+		if m.Offset < 0 || m.Offset >= int64(len(c.topic.partitions[m.Partition])) {
+			return fmt.Errorf("memory: commit %s/%d@%d: no such offset", m.Topic, m.Partition, m.Offset)
+		}
 	}
 	for _, m := range msgs {
 		if next := m.Offset + 1; next > c.group.committed[m.Partition] {

@@ -45,8 +45,18 @@ func TestMemorySpecifics(t *testing.T) {
 		t.Errorf("lag after one fetch = %d, want 2", got)
 	}
 	// Monotone commits: committing an older offset later does not move the offset back.
+	for range 6 {
+		if err := tr.Publish(ctx, "auto", streams.Message{Key: m.Key}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	later := m
 	later.Offset = 5
+	beyond := m
+	beyond.Offset = 100
+	if err := a.Commit(ctx, beyond); err == nil {
+		t.Error("commit of an offset past the end: want an error")
+	}
 	if err := a.Commit(ctx, later, m); err != nil {
 		t.Fatal(err)
 	}

@@ -129,6 +129,7 @@ func Run(t *testing.T, newTransport func(t *testing.T) streams.Transport) {
 		{"EnsureTopicsIdempotent", testEnsureIdempotent},
 		{"ConsumableWhenPublishReturns", testConsumableAtOnce},
 		{"ConcurrentPublishers", testConcurrentPublishers},
+		{"CloseUnblocksFetch", testCloseUnblocksFetch},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -495,5 +496,34 @@ func testConcurrentPublishers(e env) {
 		if k := fmt.Sprintf("pub%d", p); !slices.Equal(perKey[k], want) {
 			e.t.Errorf("publisher %d: got %v, want %v in order", p, perKey[k], want)
 		}
+	}
+}
+
+func testCloseUnblocksFetch(e env) {
+	topic := e.topic(partitions)
+	_, group := names(e.t)
+	c := e.subscribe(topic, group)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Fetch(e.ctx())
+		errc <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // let Fetch block; a Close before it must fail it too
+	if err := c.Close(); err != nil {
+		e.t.Fatalf("Close: %v", err)
+	}
+	select {
+	case err := <-errc:
+		if !errors.Is(err, streams.ErrClosed) {
+			e.t.Errorf("Fetch after Close returned %v, want streams.ErrClosed", err)
+		}
+	case <-time.After(waitFor):
+		e.t.Fatal("Close did not unblock Fetch")
+	}
+	if _, err := c.Fetch(e.ctx()); !errors.Is(err, streams.ErrClosed) {
+		e.t.Errorf("Fetch on a closed consumer returned %v, want streams.ErrClosed", err)
+	}
+	if err := c.Close(); err != nil {
+		e.t.Errorf("second Close: %v", err)
 	}
 }
