@@ -199,7 +199,13 @@ func (r *Runner) Run(ctx context.Context, st Stage) error {
 	case <-time.After(st.ShutdownTimeout):
 		log.Warn("shutdown deadline passed with inputs in flight; they will be redelivered")
 		cancelWork()
-		<-drained
+		select {
+		case <-drained:
+		case <-time.After(2 * time.Second):
+			// A processor that ignores its context must not hang shutdown: its inputs stay
+			// uncommitted and are redelivered.
+			log.Error("processor ignored cancellation; abandoning in-flight inputs")
+		}
 	}
 	close(stopCommit)
 	<-commitDone

@@ -1,0 +1,219 @@
+package streams_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lsrflow/lsrflow/schemas"
+	"github.com/lsrflow/lsrflow/streams"
+	"github.com/lsrflow/lsrflow/streams/memory"
+)
+
+// collect reads n messages of topic with a fresh group, failing after a deadline.
+func collect(t *testing.T, tr streams.Transport, topic string, n int) []streams.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	c, err := tr.Subscribe(ctx, topic, "collector-"+strconv.FormatInt(time.Now().UnixNano(), 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var out []streams.Message
+	for len(out) < n {
+		m, err := c.Fetch(ctx)
+		if err != nil {
+			t.Fatalf("collected %d of %d messages from %s: %v", len(out), n, topic, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func publishN(t *testing.T, tr streams.Transport, topic string, n int) {
+	t.Helper()
+	for i := range n {
+		if err := tr.Publish(t.Context(), topic, streams.Message{Key: []byte(strconv.Itoa(i)), Value: []byte(strconv.Itoa(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestRunnerProcessesPublishesAndCommits(t *testing.T) {
+	tr := memory.New(memory.WithDefaultPartitions(3))
+	publishN(t, tr, "in", 50)
+	var mu sync.Mutex
+	seen := map[string]int{}
+	proc := streams.ProcessorFunc(func(ctx context.Context, m streams.Message) ([]streams.Message, error) {
+		mu.Lock()
+		seen[string(m.Value)]++
+		mu.Unlock()
+		return []streams.Message{{Key: m.Key, Value: append([]byte("x"), m.Value...)}}, nil
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() {
+		errc <- streams.NewRunner(tr, nil, nil).Run(ctx, streams.Stage{Name: "s", Input: "in", Output: "out", Processor: proc, Concurrency: 4, CommitInterval: 10 * time.Millisecond})
+	}()
+	out := collect(t, tr, "out", 50)
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, m := range out {
+		got[string(m.Value)] = true
+	}
+	for i := range 50 {
+		if !got["x"+strconv.Itoa(i)] {
+			t.Fatalf("output for %d missing", i)
+		}
+	}
+	// Everything was committed: a restarted stage sees nothing.
+	var again atomic.Int32
+	ctx2, cancel2 := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel2()
+	_ = streams.NewRunner(tr, nil, nil).Run(ctx2, streams.Stage{Name: "s", Input: "in", Output: "out2",
+		Processor: streams.ProcessorFunc(func(ctx context.Context, m streams.Message) ([]streams.Message, error) {
+			again.Add(1)
+			return nil, nil
+		})})
+	if again.Load() != 0 {
+		t.Fatalf("restarted stage reprocessed %d committed inputs", again.Load())
+	}
+}
+
+func TestRunnerRetriesThenDeadLetters(t *testing.T) {
+	tr := memory.New(memory.WithDefaultPartitions(1))
+	publishN(t, tr, "in", 4)
+	var calls sync.Map
+	proc := streams.ProcessorFunc(func(ctx context.Context, m streams.Message) ([]streams.Message, error) {
+		v, _ := calls.LoadOrStore(string(m.Value), new(atomic.Int32))
+		n := v.(*atomic.Int32).Add(1)
+		switch string(m.Value) {
+		case "0": // transient: heals on the third attempt
+			if n < 3 {
+				return nil, errors.New("flaky")
+			}
+		case "1": // permanent
+			return nil, streams.Permanent("bad_input", errors.New("cannot parse"))
+		case "2": // never heals
+			return nil, errors.New("always down")
+		case "3":
+			panic("boom")
+		}
+		return []streams.Message{{Key: m.Key, Value: m.Value}}, nil
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go streams.NewRunner(tr, nil, nil).Run(ctx, streams.Stage{Name: "s", Input: "in", Output: "out", DeadLetters: "dlq", Processor: proc,
+		Retry: streams.Backoff{Attempts: 4, Initial: time.Millisecond, Max: 2 * time.Millisecond}})
+	out := collect(t, tr, "out", 1)
+	if string(out[0].Value) != "0" {
+		t.Fatalf("out = %q, want the healed input 0", out[0].Value)
+	}
+	dl := collect(t, tr, "dlq", 3)
+	reasons := map[string]string{}
+	for _, m := range dl {
+		d, err := schemas.DecodeDeadLetter(m.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Stage != "s" || d.Topic != "in" {
+			t.Fatalf("dead letter %+v lacks stage or topic", d)
+		}
+		reasons[string(d.Payload)] = d.Reason
+	}
+	want := map[string]string{"1": "bad_input", "2": "retries_exhausted", "3": "panic"}
+	for k, v := range want {
+		if reasons[k] != v {
+			t.Fatalf("reason for %s = %q, want %q (all: %v)", k, reasons[k], v, reasons)
+		}
+	}
+	if v, _ := calls.Load("1"); v.(*atomic.Int32).Load() != 1 {
+		t.Fatal("permanent error was retried")
+	}
+	if v, _ := calls.Load("2"); v.(*atomic.Int32).Load() != 4 {
+		t.Fatalf("transient error tried %d times, want 4", v.(*atomic.Int32).Load())
+	}
+}
+
+// A slow early input must hold back the commit of later ones in its partition.
+func TestRunnerCommitsOnlyContiguousPrefix(t *testing.T) {
+	tr := memory.New(memory.WithDefaultPartitions(1))
+	publishN(t, tr, "in", 3)
+	release := make(chan struct{})
+	proc := streams.ProcessorFunc(func(ctx context.Context, m streams.Message) ([]streams.Message, error) {
+		if string(m.Value) == "0" {
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		return []streams.Message{{Key: m.Key, Value: m.Value}}, nil
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		streams.NewRunner(tr, nil, nil).Run(ctx, streams.Stage{Name: "s", Input: "in", Output: "out", Processor: proc, Concurrency: 3,
+			CommitInterval: 5 * time.Millisecond, ShutdownTimeout: 50 * time.Millisecond})
+	}()
+	collect(t, tr, "out", 2) // inputs 1 and 2 are done
+	time.Sleep(30 * time.Millisecond)
+	if c := tr.Committed("in", "lsrflow-s"); len(c) == 1 && c[0] != 0 {
+		t.Fatalf("committed offset %d while input 0 is still in flight", c[0])
+	}
+	cancel() // input 0 does not finish within the shutdown deadline
+	<-done
+	close(release)
+	if c := tr.Committed("in", "lsrflow-s"); len(c) == 1 && c[0] != 0 {
+		t.Fatalf("committed %d after an unfinished shutdown; want 0 (everything redelivered)", c[0])
+	}
+}
+
+// Publish failures are retried and the input is not committed until they succeed.
+func TestRunnerRetriesPublish(t *testing.T) {
+	inner := memory.New(memory.WithDefaultPartitions(1))
+	publishN(t, inner, "in", 1)
+	ft := &flakyPublisher{Transport: inner, failures: 3}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go streams.NewRunner(ft, nil, nil).Run(ctx, streams.Stage{Name: "s", Input: "in", Output: "out",
+		Retry:     streams.Backoff{Initial: time.Millisecond},
+		Processor: streams.ProcessorFunc(func(ctx context.Context, m streams.Message) ([]streams.Message, error) { return []streams.Message{{Value: m.Value}}, nil })})
+	collect(t, inner, "out", 1)
+	if ft.calls.Load() < 4 {
+		t.Fatalf("publish called %d times, want >= 4", ft.calls.Load())
+	}
+}
+
+type flakyPublisher struct {
+	*memory.Transport
+	failures int32
+	calls    atomic.Int32
+}
+
+func (f *flakyPublisher) Publish(ctx context.Context, topic string, msgs ...streams.Message) error {
+	if f.calls.Add(1) <= f.failures && topic == "out" {
+		return fmt.Errorf("broker unavailable")
+	}
+	return f.Transport.Publish(ctx, topic, msgs...)
+}
+
+func TestBackoffDelay(t *testing.T) {
+	b := streams.Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}
+	want := []time.Duration{10, 20, 40, 50, 50}
+	for i, w := range want {
+		if got := b.Delay(i + 1); got != w*time.Millisecond {
+			t.Fatalf("Delay(%d) = %v, want %v", i+1, got, w*time.Millisecond)
+		}
+	}
+}
