@@ -35,8 +35,8 @@ func TestProcessAggregatesPerVersion(t *testing.T) {
 	}
 	inputs := [][]byte{
 		candidates("a", "v1", "Paris", []string{"d1"}, "Rome", "The city of PARIS."), // recall@1 0, @2 1, rr 0.5; gold@1 0 @2 1
-		candidates("b", "v1", "Berlin", nil, "Berlin wall", "x"),                    // 1, 1, rr 1
-		candidates("c", "v2", "Oslo", nil, "nothing", "here"),                       // 0, 0, 0
+		candidates("b", "v1", "Berlin", nil, "Berlin wall", "x"),                     // 1, 1, rr 1
+		candidates("c", "v2", "Oslo", nil, "nothing", "here"),                        // 0, 0, 0
 		candidates("a", "v1", "Paris", []string{"d1"}, "Rome", "The city of PARIS."), // redelivery
 	}
 	var recs []Record
