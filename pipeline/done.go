@@ -40,7 +40,7 @@ func (d *doneSet) expect(ids map[string]struct{}) {
 	d.maybeClose()
 }
 
-// finish marks id finished; first runs only the first time id finishes during this run.
+// finish marks key finished; first runs only the first time key finishes during this run.
 func (d *doneSet) finish(id string, first func()) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -80,7 +80,7 @@ func (d *doneSet) loadScored(path, teacherKey string) error {
 	defer d.mu.Unlock()
 	for _, s := range recs {
 		if s.ID != "" && s.TeacherKey == teacherKey {
-			d.ids[s.ID] = struct{}{}
+			d.ids[queryKey(s.ID)] = struct{}{}
 		}
 	}
 	return nil
@@ -101,7 +101,7 @@ func (d *doneSet) loadDead(path string) error {
 	defer d.mu.Unlock()
 	for _, dl := range recs {
 		if dl.Stage != "" && dl.Stage != StageIngest && dl.Key != "" {
-			d.ids[dl.Key] = struct{}{}
+			d.ids[queryKey(dl.Key)] = struct{}{}
 		}
 	}
 	return nil

@@ -160,15 +160,20 @@ func Synth(ctx context.Context, o SynthOptions) (Summary, error) {
 	}
 	var pending []schemas.Query
 	for _, q := range queries {
-		if done.has(q.ID) {
+		if done.has(queryKey(q.ID)) {
 			sum.AlreadyDone++
 			continue
 		}
 		pending = append(pending, q)
 	}
-	expected := make(map[string]struct{}, len(pending))
+	// The run is complete when every pending query is finished and every ingest dead letter
+	// is written (the dead-letter sink acknowledges them like any other record).
+	expected := make(map[string]struct{}, len(pending)+len(ingestDead))
 	for _, q := range pending {
-		expected[q.ID] = struct{}{}
+		expected[queryKey(q.ID)] = struct{}{}
+	}
+	for _, d := range ingestDead {
+		expected[ingestKey(d.Key)] = struct{}{}
 	}
 	done.expect(expected)
 
@@ -181,7 +186,12 @@ func Synth(ctx context.Context, o SynthOptions) (Summary, error) {
 		return sum, fmt.Errorf("synth: creating topics: %w", err)
 	}
 
-	bar := progress.New(o.Progress, "synth", len(pending))
+	if len(pending) == 0 && len(ingestDead) == 0 {
+		sum.ScoredTotal = scored.Len()
+		sum.Seconds = time.Since(start).Seconds()
+		return sum, writeSummary(filepath.Join(o.OutDir, SummaryFile), sum)
+	}
+	bar := progress.New(o.Progress, "synth", len(expected))
 	done.onFinish = func() { bar.Add(1) }
 	stats := newStageStats()
 
@@ -199,7 +209,7 @@ func Synth(ctx context.Context, o SynthOptions) (Summary, error) {
 		Sinks:  append([]sinks.Sink[schemas.Scored]{scored}, o.ExtraScoredSinks...),
 		OnWrite: func(s schemas.Scored, isNew bool) {
 			if s.TeacherKey == teacherKey {
-				done.finish(s.ID, func() {
+				done.finish(queryKey(s.ID), func() {
 					sum.Scored++
 					if s.NumRelevant == 0 && len(s.AnswerMatch) > 0 {
 						sum.NoRelevant++
@@ -212,9 +222,11 @@ func Synth(ctx context.Context, o SynthOptions) (Summary, error) {
 		Decode: schemas.DecodeDeadLetter,
 		Sinks:  []sinks.Sink[schemas.DeadLetter]{dead},
 		OnWrite: func(d schemas.DeadLetter, isNew bool) {
-			if d.Stage != StageIngest {
-				done.finish(d.Key, func() { sum.DeadLettered[d.Stage]++ })
+			if d.Stage == StageIngest {
+				done.finish(ingestKey(d.Key), nil)
+				return
 			}
+			done.finish(queryKey(d.Key), func() { sum.DeadLettered[d.Stage]++ })
 		},
 	}
 	stages := []streams.Stage{
@@ -401,3 +413,7 @@ func writeSummary(path string, s Summary) error {
 	}
 	return os.Rename(tmp, path)
 }
+
+// Keys of the done set: queries and ingest dead letters live in separate namespaces.
+func queryKey(id string) string   { return "q\x00" + id }
+func ingestKey(key string) string { return "ingest\x00" + key }

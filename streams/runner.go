@@ -126,6 +126,9 @@ func (r *Runner) Run(ctx context.Context, st Stage) error {
 	}
 	cons, err := r.transport.Subscribe(ctx, st.Input, st.Group)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it started: nothing fetched, nothing to commit
+		}
 		return fmt.Errorf("stage %s: subscribe %s: %w", st.Name, st.Input, err)
 	}
 	log := r.log.With("stage", st.Name)

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/lsrflow/lsrflow/pipeline"
+	"github.com/lsrflow/lsrflow/retrieval"
+	"github.com/lsrflow/lsrflow/retrieval/bm25"
+	"github.com/lsrflow/lsrflow/schemas"
+	"github.com/lsrflow/lsrflow/sinks"
+	"github.com/lsrflow/lsrflow/sinks/arrowipc"
+	"github.com/lsrflow/lsrflow/sinks/parquet"
+	"github.com/lsrflow/lsrflow/streams"
+	"github.com/lsrflow/lsrflow/streams/kafka"
+	"github.com/lsrflow/lsrflow/streams/memory"
+	"github.com/lsrflow/lsrflow/teachers"
+	"github.com/lsrflow/lsrflow/teachers/answermatch"
+)
+
+// runSynth wires a validated pipeline config into pipeline.Synth: transport, index (built from
+// corpus_path when index_path has none), retriever, teacher, sinks and the metrics endpoint.
+func runSynth(ctx context.Context, sio stdio, c *pipeline.Config, logLevel string) error {
+	log, err := newLogger(sio.err, logLevel)
+	if err != nil {
+		return err
+	}
+	if err := mustExist("queries", c.DatasetPath); err != nil {
+		return err
+	}
+	if err := ensureIndex(ctx, sio, c); err != nil {
+		return err
+	}
+	ix, r, err := openRetriever(ctx, "index", c.IndexPath, c.RetrievalMethod)
+	if err != nil {
+		return err
+	}
+	defer ix.Close()
+	teacher, err := newTeacher(ctx, c.Teacher)
+	if err != nil {
+		return err
+	}
+	if cl, ok := teacher.(io.Closer); ok {
+		defer cl.Close()
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := streams.NewMetrics(reg)
+	if c.MetricsAddr != "" {
+		stop, err := serveMetrics(c.MetricsAddr, reg, log)
+		if err != nil {
+			return usagef("--metrics-addr %s: %v", c.MetricsAddr, err)
+		}
+		defer stop()
+	}
+
+	var tr streams.Transport
+	topics := pipeline.DefaultTopics(c.TopicPrefix)
+	if c.Transport == "kafka" {
+		prefix := c.TopicPrefix
+		if prefix == "" {
+			abs, _ := filepath.Abs(c.SaveDir)
+			prefix = pipeline.RunID(abs)
+		}
+		topics = pipeline.DefaultTopics(prefix)
+		kt, err := kafka.New(kafka.Config{Brokers: c.Brokers}, kafka.WithLogger(log))
+		if err != nil {
+			return usagef("--brokers: %v", err)
+		}
+		tr = kt
+	} else {
+		tr = memory.New(memory.WithDefaultPartitions(max(c.Partitions, 1)))
+	}
+	defer tr.Close()
+
+	conc := map[string]int{}
+	for name, sc := range c.Stages {
+		conc[name] = sc.Concurrency
+	}
+	extra, err := extraScoredSinks(ctx, c)
+	if err != nil {
+		return err
+	}
+	log.Info("synth starting", "queries", c.DatasetPath, "index", c.IndexPath, "method", c.RetrievalMethod,
+		"topk", c.RetrievalTopK, "teacher", teacher.Identity().Method, "transport", c.Transport, "out", c.SaveDir)
+	sum, err := pipeline.Synth(ctx, pipeline.SynthOptions{
+		Transport: tr, Retriever: r, Teacher: teacher, TopK: c.RetrievalTopK,
+		QueriesPath: c.DatasetPath, Format: pipeline.QueryFormat(orDefault(c.QueriesFormat, "auto")),
+		OutDir: c.SaveDir, ExtraScoredSinks: extra, Topics: topics, Partitions: c.Partitions,
+		Concurrency: conc, MaxLineBytes: c.MaxLineBytes, Metrics: metrics, Log: log,
+		Progress: sio.err, Sync: c.Sync,
+	})
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			fmt.Fprintf(sio.err, "lsrflow: interrupted after %d scored records; run the same command again to resume\n", sum.Scored)
+		}
+		return err
+	}
+	dead := 0
+	for _, n := range sum.DeadLettered {
+		dead += n
+	}
+	fmt.Fprintf(sio.out, "synth %s: %d lines, %d valid queries (%d already done), %d scored (%d without a relevant passage), %d dead-lettered in stages, %d bad lines; %.1f s, %.1f queries/s\n",
+		c.SaveDir, sum.Lines, sum.Valid, sum.AlreadyDone, sum.Scored, sum.NoRelevant, dead, sum.BadLines, sum.Seconds, sum.QueriesPerSec)
+	if sum.BadLines+dead > 0 {
+		fmt.Fprintf(sio.err, "lsrflow synth: %d records dead-lettered to %s\n", sum.BadLines+dead, filepath.Join(c.SaveDir, pipeline.DeadLettersFile))
+	}
+	return nil
+}
+
+// ensureIndex builds a BM25 index at c.IndexPath from c.CorpusPath when none exists yet.
+func ensureIndex(ctx context.Context, sio stdio, c *pipeline.Config) error {
+	if _, err := retrieval.ReadManifest(c.IndexPath); err == nil {
+		return nil
+	}
+	if c.CorpusPath == "" {
+		return mustExist("index", c.IndexPath)
+	}
+	if err := mustExist("corpus", c.CorpusPath); err != nil {
+		return err
+	}
+	step, err := bm25.NewStep(bm25.DefaultParams())
+	if err != nil {
+		return err
+	}
+	st, err := retrieval.Build(ctx, retrieval.BuildOptions{Corpus: c.CorpusPath, Dir: c.IndexPath, MaxLineBytes: c.MaxLineBytes, Steps: []retrieval.BuildStep{step}, Progress: sio.err})
+	if err != nil {
+		return fmt.Errorf("building index from %s: %w", c.CorpusPath, err)
+	}
+	fmt.Fprintf(sio.err, "lsrflow: built index %s (%d docs, %d bad lines)\n", c.IndexPath, st.Docs, st.BadLines)
+	return nil
+}
+
+// newTeacher builds the configured teacher.
+func newTeacher(ctx context.Context, tc pipeline.TeacherConfig) (teachers.Teacher, error) {
+	switch tc.Method {
+	case answermatch.Method:
+		return answermatch.New(answermatch.Options{Temperature: tc.Temperature})
+	default:
+		return nil, usagef("--teacher %q is not available (teachers: %s)", tc.Method, answermatch.Method)
+	}
+}
+
+// extraScoredSinks opens the sinks listed in c.Sinks besides scored.jsonl.
+func extraScoredSinks(ctx context.Context, c *pipeline.Config) ([]sinks.Sink[schemas.Scored], error) {
+	var out []sinks.Sink[schemas.Scored]
+	for _, name := range c.Sinks {
+		switch name {
+		case "parquet":
+			s, err := parquet.Open(ctx, arrowipc.Config{Dir: c.SaveDir, Name: "scored"})
+			if err != nil {
+				for _, o := range out {
+					o.Close()
+				}
+				return nil, fmt.Errorf("opening parquet sink: %w", err)
+			}
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("metrics listening", "addr", "http://"+ln.Addr().String()+"/metrics")
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(orDefault(level, "warn"))); err != nil {
+		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+func orDefault(s, def string) string {
+	if strings.TrimSpace(s) == "" {
+		return def
+	}
+	return s
+}
