@@ -37,6 +37,8 @@ func commands() []*command {
 		ragCmd(),
 		reportCmd(),
 		retrieveCmd(),
+		runCmd(),
+		synthCmd(),
 		vectorsCmd(),
 		versionCmd(),
 	}
