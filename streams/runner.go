@@ -137,6 +137,9 @@ func (r *Runner) Run(ctx context.Context, st Stage) error {
 	defer cancelWork()
 
 	tr := newTracker()
+	// Flush must see a quiescent processor: workers hold the read side while they process,
+	// the committer takes the write side to flush.
+	var flushMu sync.RWMutex
 	jobs := make(chan Message)
 	var wg sync.WaitGroup
 	for range st.Concurrency {
@@ -144,7 +147,10 @@ func (r *Runner) Run(ctx context.Context, st Stage) error {
 		go func() {
 			defer wg.Done()
 			for m := range jobs {
-				if r.handle(workCtx, &st, log, m) {
+				flushMu.RLock()
+				ok := r.handle(workCtx, &st, log, m)
+				flushMu.RUnlock()
+				if ok {
 					tr.done(m)
 				}
 			}
@@ -161,7 +167,7 @@ func (r *Runner) Run(ctx context.Context, st Stage) error {
 		for {
 			select {
 			case <-t.C:
-				r.commit(workCtx, &st, log, cons, tr)
+				r.commit(workCtx, &st, log, cons, tr, &flushMu)
 			case <-stopCommit:
 				return
 			}
@@ -213,7 +219,7 @@ func (r *Runner) Run(ctx context.Context, st Stage) error {
 	close(stopCommit)
 	<-commitDone
 	finalCtx, cancelFinal := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	r.commit(finalCtx, &st, log, cons, tr)
+	r.commit(finalCtx, &st, log, cons, tr, &flushMu)
 	cancelFinal()
 	if err := cons.Close(); err != nil && fetchErr == nil && !errors.Is(err, ErrClosed) {
 		log.Warn("closing consumer", "err", err)
@@ -222,16 +228,28 @@ func (r *Runner) Run(ctx context.Context, st Stage) error {
 }
 
 // commit flushes the processor (when it buffers) and commits every finished contiguous prefix.
-func (r *Runner) commit(ctx context.Context, st *Stage, log *slog.Logger, cons Consumer, tr *tracker) {
-	ready := tr.ready()
-	if len(ready) == 0 {
-		return
-	}
+func (r *Runner) commit(ctx context.Context, st *Stage, log *slog.Logger, cons Consumer, tr *tracker, flushMu *sync.RWMutex) {
 	if f, ok := st.Processor.(Flusher); ok {
-		if err := f.Flush(ctx); err != nil {
+		flushMu.Lock()
+		ready := tr.ready() // taken under the lock: everything in it has been processed
+		var err error
+		if len(ready) > 0 {
+			err = f.Flush(ctx)
+		}
+		flushMu.Unlock()
+		if err != nil {
 			log.Error("flush failed; not committing", "err", err)
 			return
 		}
+		r.commitReady(ctx, st, log, cons, tr, ready)
+		return
+	}
+	r.commitReady(ctx, st, log, cons, tr, tr.ready())
+}
+
+func (r *Runner) commitReady(ctx context.Context, st *Stage, log *slog.Logger, cons Consumer, tr *tracker, ready []Message) {
+	if len(ready) == 0 {
+		return
 	}
 	if err := cons.Commit(ctx, ready...); err != nil {
 		r.metrics.CommitErrs.WithLabelValues(st.Name).Inc()

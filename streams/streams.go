@@ -102,7 +102,9 @@ func (f ProcessorFunc) Process(ctx context.Context, msg Message) ([]Message, err
 }
 
 // Flusher is implemented by processors that buffer (sinks). The runner calls Flush before it
-// commits inputs; once Flush returns, the effects of every processed input are durable.
+// commits inputs; once Flush returns, the effects of every processed input are durable. The
+// runner never calls Flush while Process runs, so a Flusher needs no locking of its own
+// against its Process.
 type Flusher interface {
 	Flush(ctx context.Context) error
 }

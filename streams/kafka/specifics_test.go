@@ -181,9 +181,20 @@ func TestRebalanceWhileConsuming(t *testing.T) {
 		wg      sync.WaitGroup
 	)
 	done := make(chan struct{})
+	reached50, joined := make(chan struct{}), make(chan struct{})
 	consume := func(c streams.Consumer, id int) {
 		last := map[int]int64{}
-		for {
+		for n := 0; ; n++ {
+			if id == 0 && n == 50 {
+				// Hold the first member mid-stream until the second has joined, so the
+				// rebalance happens with 350 messages still to go.
+				close(reached50)
+				select {
+				case <-joined:
+				case <-ctx.Done():
+					return
+				}
+			}
 			m, err := c.Fetch(ctx)
 			if err != nil {
 				return
@@ -216,12 +227,16 @@ func TestRebalanceWhileConsuming(t *testing.T) {
 	}
 	members = append(members, first)
 	wg.Go(func() { consume(first, 0) })
-	// Let the first member get going, then add a second one.
-	waitUntil(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) >= 50 })
+	select {
+	case <-reached50:
+	case <-ctx.Done():
+		t.Fatal("first member did not reach 50 messages")
+	}
 	second, err := tr.Subscribe(ctx, "q", "scale")
 	if err != nil {
 		t.Fatal(err)
 	}
+	close(joined)
 	members = append(members, second)
 	wg.Go(func() { consume(second, 1) })
 	select {
@@ -254,15 +269,4 @@ func mustFetch(t *testing.T, c streams.Consumer) streams.Message {
 		t.Fatalf("Fetch: %v", err)
 	}
 	return m
-}
-
-func waitUntil(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 30s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }

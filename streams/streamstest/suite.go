@@ -271,7 +271,9 @@ func (e env) commitAllAndCheckEmpty(c streams.Consumer, topic, group string) {
 	}
 }
 
-// drain fetches from cs concurrently (committing each message) until total messages arrived.
+// drain fetches from cs concurrently (committing each message) until total distinct messages
+// arrived. Redeliveries are returned too (a commit can fail while a group rebalances) but do
+// not count towards total.
 func (e env) drain(total int, cs ...streams.Consumer) [][]streams.Message {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(e.ctx(), waitFor)
@@ -279,6 +281,7 @@ func (e env) drain(total int, cs ...streams.Consumer) [][]streams.Message {
 	var (
 		mu    sync.Mutex
 		count int
+		seen  = map[[2]int64]bool{}
 		got   = make([][]streams.Message, len(cs))
 		wg    sync.WaitGroup
 	)
@@ -294,7 +297,10 @@ func (e env) drain(total int, cs ...streams.Consumer) [][]streams.Message {
 				}
 				mu.Lock()
 				got[i] = append(got[i], m)
-				count++
+				if id := [2]int64{int64(m.Partition), m.Offset}; !seen[id] {
+					seen[id] = true
+					count++
+				}
 				if count >= total {
 					cancel()
 				}
