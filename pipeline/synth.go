@@ -145,6 +145,12 @@ func Synth(ctx context.Context, o SynthOptions) (Summary, error) {
 		defer s.Close()
 	}
 
+	// scored.jsonl is the log of record: extra sinks buffer until Flush, so after a crash they
+	// may lack records the log has. Catch them up before anything new flows.
+	if err := catchUp(ctx, filepath.Join(o.OutDir, ScoredFile), o.ExtraScoredSinks); err != nil {
+		return sum, err
+	}
+
 	// What is already finished: scored by this teacher, or dead-lettered past ingest.
 	done := newDoneSet()
 	if err := done.loadScored(filepath.Join(o.OutDir, ScoredFile), teacherKey); err != nil {
@@ -417,3 +423,37 @@ func writeSummary(path string, s Summary) error {
 // Keys of the done set: queries and ingest dead letters live in separate namespaces.
 func queryKey(id string) string   { return "q\x00" + id }
 func ingestKey(key string) string { return "ingest\x00" + key }
+
+// catchUp writes every record of the scored log to each sink (they de-duplicate) and flushes.
+func catchUp(ctx context.Context, logPath string, extra []sinks.Sink[schemas.Scored]) error {
+	if len(extra) == 0 {
+		return nil
+	}
+	recs, err := jsonl.ReadAll(logPath, func(b []byte) (schemas.Scored, error) {
+		s, err := schemas.DecodeScored(b)
+		if err != nil {
+			return schemas.Scored{}, nil // a foreign or torn line: not ours to replay
+		}
+		return s, nil
+	})
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", logPath, err)
+	}
+	for _, s := range extra {
+		for _, r := range recs {
+			if r.ID == "" {
+				continue
+			}
+			if _, err := s.Write(ctx, r); err != nil {
+				return fmt.Errorf("catching up a sink from %s: %w", logPath, err)
+			}
+		}
+		if err := s.Flush(ctx); err != nil {
+			return fmt.Errorf("catching up a sink from %s: %w", logPath, err)
+		}
+	}
+	return nil
+}
