@@ -38,6 +38,8 @@ clean:
 # LM teacher throughput on a random-weight ~50M GGUF (written once into .cache/bench/):
 # naive loop vs lsrflow's teacher vs the prompt-processing ceiling; last line batched/naive = R.
 .PHONY: bench-teach
+# One decode thread: on the shared 2-core machine ggml's spinning worker threads collapse under
+# contention; k=20, one question per round, three rounds keep it under 5 minutes.
 bench-teach:
 	bash scripts/setup.sh llama
-	go run ./cmd/lsrflow bench teach
+	go run ./cmd/lsrflow bench teach --queries 1 --rounds 3 --k 20 --threads 1

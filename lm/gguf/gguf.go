@@ -205,12 +205,16 @@ func (m *Model) prepare(reqs []lm.Request) ([]prepared, error) {
 		}
 		text := r.Text()
 		toks := m.Tokenize(text)
+		// Only the pieces near the end are needed to find the target: render them from the
+		// end until they cover the target and a margin.
 		pieces := make([]string, len(toks))
-		for j, t := range toks {
+		covered := 0
+		for j := len(toks) - 1; j >= 0 && covered <= len(r.Target)+32; j-- {
 			if m.addBOS && j == 0 {
 				continue // BOS is not part of the text
 			}
-			pieces[j] = m.piece(t, buf)
+			pieces[j] = m.piece(toks[j], buf)
+			covered += len(pieces[j])
 		}
 		first, ok := lm.FirstTargetFromEnd(pieces, text, len(r.Prompt))
 		if !ok || first < 1 || first >= len(toks) {
@@ -269,6 +273,10 @@ func (m *Model) decodeKeep(ctx context.Context, seq llama.SeqId, toks []llama.To
 			}
 			if keep != nil && *keep == nil {
 				*keep = append([]float32(nil), logits...)
+			}
+			if nxt[k] < 0 { // logits computed but not needed (FullLogits outside the target)
+				lps = append(lps, 0)
+				continue
 			}
 			lps = append(lps, lm.LogSoftmaxAt(logits, int(nxt[k])))
 		}
@@ -431,7 +439,8 @@ func (m *Model) ScoreOne(ctx context.Context, r lm.Request, mode Mode) (lm.Resul
 		nxt := make([]llama.Token, n)
 		for j := range at {
 			at[j] = j
-			if j+1 < n {
+			nxt[j] = -1
+			if j >= pr.first-1 && j+1 < n {
 				nxt[j] = pr.toks[j+1]
 			}
 		}

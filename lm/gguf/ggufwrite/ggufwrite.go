@@ -259,6 +259,7 @@ func Write(path, vocabPath string, s Spec) error {
 		kvStr("general.architecture", "llama"),
 		kvStr("general.name", fmt.Sprintf("lsrflow-random-%dx%d-seed%d", s.Embd, s.Layers, s.Seed)),
 		kvU32("general.alignment", alignment),
+		kvU32("general.file_type", map[bool]uint32{false: 0, true: 1}[s.F16]), // ALL_F32 / MOSTLY_F16
 		kvU32("llama.context_length", uint32(s.CtxTrain)),
 		kvU32("llama.embedding_length", uint32(s.Embd)),
 		kvU32("llama.block_count", uint32(s.Layers)),
