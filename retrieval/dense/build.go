@@ -49,21 +49,26 @@ type StepOptions struct {
 	Import string
 	// Embedders are the options for non-glove embedders (prefixes, normalization, ...).
 	Embedders embedders.Options
+	// Params are FAISS search parameters stored with the index (FAISS serializes efSearch and
+	// nprobe). Without them, HNSW indexes get efSearch=128 and IVF indexes nprobe=16 (FAISS's
+	// own defaults, 16 and 1, lose too much recall at k=20 and more).
+	Params map[string]float64
 	// Progress receives progress lines (nil: none).
 	Progress io.Writer
 }
 
 // extra is the method-specific part of the manifest's dense entry.
 type extra struct {
-	EmbedderName string         `json:"embedder_name"`
-	SIF          string         `json:"sif,omitempty"`
-	Vectors      string         `json:"vectors,omitempty"`
-	Prefixes     embed.Prefixes `json:"prefixes,omitzero"`
-	Normalize    *bool          `json:"normalize,omitempty"`
-	MaxLength    int            `json:"max_length,omitempty"`
-	ImportedFrom string         `json:"imported_from,omitempty"`
-	Seconds      float64        `json:"seconds"`
-	Throughput   float64        `json:"passages_per_second,omitempty"`
+	EmbedderName string             `json:"embedder_name"`
+	SIF          string             `json:"sif,omitempty"`
+	Vectors      string             `json:"vectors,omitempty"`
+	Prefixes     embed.Prefixes     `json:"prefixes,omitzero"`
+	Normalize    *bool              `json:"normalize,omitempty"`
+	MaxLength    int                `json:"max_length,omitempty"`
+	ImportedFrom string             `json:"imported_from,omitempty"`
+	Params       map[string]float64 `json:"search_params,omitempty"`
+	Seconds      float64            `json:"seconds"`
+	Throughput   float64            `json:"passages_per_second,omitempty"`
 }
 
 // Step builds a dense index; it implements retrieval.BuildStep.
@@ -95,6 +100,18 @@ func NewStep(o StepOptions) (*Step, error) {
 	}
 	if strings.ContainsAny(o.Name, `/\`) || o.Name == "." || o.Name == ".." {
 		return nil, fmt.Errorf("dense: bad entry name %q", o.Name)
+	}
+	if ok, vpath := isGlove(o.Embedder); ok && vpath == "" && o.Import == "" {
+		// fail before the corpus is read, not after
+		p, err := static.DefaultGlovePath()
+		if err != nil {
+			return nil, err
+		}
+		o.Embedder = "glove:" + p
+	} else if ok && vpath != "" {
+		if _, err := os.Stat(vpath); err != nil {
+			return nil, fmt.Errorf("dense: glove vectors: %w", err)
+		}
 	}
 	if o.Factory == "" {
 		o.Factory = "Flat"
@@ -199,6 +216,24 @@ func (s *Step) Finish(ctx context.Context, ix *retrieval.Index, m *retrieval.Man
 			return err
 		}
 		defer idx.Close()
+	}
+	params := s.o.Params
+	if params == nil && s.o.Import == "" {
+		params = map[string]float64{}
+		if strings.Contains(s.o.Factory, "HNSW") {
+			params["efSearch"] = 128
+		}
+		if strings.Contains(s.o.Factory, "IVF") {
+			params["nprobe"] = 16
+		}
+	}
+	for name, v := range params {
+		if err := idx.SetParam(name, v); err != nil {
+			return fmt.Errorf("dense: %w", err)
+		}
+	}
+	if len(params) > 0 {
+		ex.Params = params
 	}
 	if err := idx.Save(filepath.Join(dir, IndexFile)); err != nil {
 		return err
