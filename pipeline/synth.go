@@ -15,9 +15,6 @@ import (
 	"time"
 
 	"github.com/lsrflow/lsrflow/internal/progress"
-	"github.com/lsrflow/lsrflow/processors/retrieve"
-	"github.com/lsrflow/lsrflow/processors/sink"
-	"github.com/lsrflow/lsrflow/processors/teach"
 	"github.com/lsrflow/lsrflow/retrieval"
 	"github.com/lsrflow/lsrflow/schemas"
 	"github.com/lsrflow/lsrflow/sinks"
@@ -204,16 +201,10 @@ func Synth(ctx context.Context, o SynthOptions) (Summary, error) {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	runner := streams.NewRunner(o.Transport, o.Metrics, o.Log)
-	conc := func(name string, def int) int {
-		if n, ok := o.Concurrency[name]; ok && n > 0 {
-			return n
-		}
-		return def
-	}
-	scoredProc := &sink.Processor[schemas.Scored]{
-		Decode: schemas.DecodeScored,
-		Sinks:  append([]sinks.Sink[schemas.Scored]{scored}, o.ExtraScoredSinks...),
-		OnWrite: func(s schemas.Scored, isNew bool) {
+	deps := StageDeps{
+		Topics: o.Topics, Retriever: o.Retriever, TopK: o.TopK, Teacher: o.Teacher,
+		ScoredSinks: append([]sinks.Sink[schemas.Scored]{scored}, o.ExtraScoredSinks...),
+		OnScored: func(s schemas.Scored, isNew bool) {
 			if s.TeacherKey == teacherKey {
 				done.finish(queryKey(s.ID), func() {
 					sum.Scored++
@@ -223,34 +214,28 @@ func Synth(ctx context.Context, o SynthOptions) (Summary, error) {
 				})
 			}
 		},
-	}
-	deadProc := &sink.Processor[schemas.DeadLetter]{
-		Decode: schemas.DecodeDeadLetter,
-		Sinks:  []sinks.Sink[schemas.DeadLetter]{dead},
-		OnWrite: func(d schemas.DeadLetter, isNew bool) {
+		DeadSink: dead,
+		OnDead: func(d schemas.DeadLetter, isNew bool) {
 			if d.Stage == StageIngest {
 				done.finish(ingestKey(d.Key), nil)
 				return
 			}
 			done.finish(queryKey(d.Key), func() { sum.DeadLettered[d.Stage]++ })
 		},
+		Concurrency: o.Concurrency, Retry: o.Retry,
 	}
-	stages := []streams.Stage{
-		{Name: StageRetrieve, Input: o.Topics.Queries, Output: o.Topics.Candidates, Processor: retrieve.New(o.Retriever, o.TopK), Concurrency: conc(StageRetrieve, 2)},
-		{Name: StageTeach, Input: o.Topics.Candidates, Output: o.Topics.Scored, Processor: teach.Processor{Teacher: o.Teacher}, Concurrency: conc(StageTeach, 2)},
-		{Name: StageSinkScored, Input: o.Topics.Scored, Processor: scoredProc, Concurrency: 1},
-		{Name: StageSinkDead, Input: o.Topics.DeadLetters, Processor: deadProc, Concurrency: 1},
+	var stages []streams.Stage
+	for _, name := range StageNames() {
+		st, err := BuildStage(name, deps)
+		if err != nil {
+			return sum, err
+		}
+		st.OnDone = stats.observe(st.Name)
+		stages = append(stages, st)
 	}
 	var wg sync.WaitGroup
 	stageErrs := make(chan error, len(stages))
 	for _, st := range stages {
-		st.DeadLetters = o.Topics.DeadLetters
-		st.Retry = o.Retry
-		st.OnDone = stats.observe(st.Name)
-		if st.Name == StageSinkDead {
-			// A dead letter that cannot be written must not loop back into its own topic.
-			st.DeadLetters = o.Topics.DeadLetters + ".unwritable"
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -1,0 +1,86 @@
+package pipeline
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/lsrflow/lsrflow/processors/retrieve"
+	"github.com/lsrflow/lsrflow/processors/sink"
+	"github.com/lsrflow/lsrflow/processors/teach"
+	"github.com/lsrflow/lsrflow/retrieval"
+	"github.com/lsrflow/lsrflow/schemas"
+	"github.com/lsrflow/lsrflow/sinks"
+	"github.com/lsrflow/lsrflow/streams"
+	"github.com/lsrflow/lsrflow/teachers"
+)
+
+// StageNames lists the long-running stages of the topology, in data-flow order.
+func StageNames() []string {
+	return []string{StageRetrieve, StageTeach, StageSinkScored, StageSinkDead}
+}
+
+// StageDeps are what the stages need. A process that runs a single stage (`lsrflow run
+// --stage NAME`) fills in only what that stage uses.
+type StageDeps struct {
+	Topics Topics
+	// retrieve
+	Retriever retrieval.Retriever
+	TopK      int
+	// teach
+	Teacher teachers.Teacher
+	// sink-scored: every record goes to each sink (the first one's "new" flag is reported).
+	ScoredSinks []sinks.Sink[schemas.Scored]
+	OnScored    func(rec schemas.Scored, isNew bool)
+	// sink-dead-letters
+	DeadSink sinks.Sink[schemas.DeadLetter]
+	OnDead   func(rec schemas.DeadLetter, isNew bool)
+
+	Concurrency map[string]int
+	Retry       streams.Backoff
+}
+
+// BuildStage returns the named stage, ready for streams.Runner.Run.
+func BuildStage(name string, d StageDeps) (streams.Stage, error) {
+	conc := func(def int) int {
+		if n, ok := d.Concurrency[name]; ok && n > 0 {
+			return n
+		}
+		return def
+	}
+	st := streams.Stage{Name: name, DeadLetters: d.Topics.DeadLetters, Retry: d.Retry}
+	switch name {
+	case StageRetrieve:
+		if d.Retriever == nil || d.TopK <= 0 {
+			return st, fmt.Errorf("stage %s needs a retriever and a positive topk", name)
+		}
+		st.Input, st.Output = d.Topics.Queries, d.Topics.Candidates
+		st.Processor = retrieve.New(d.Retriever, d.TopK)
+		st.Concurrency = conc(2)
+	case StageTeach:
+		if d.Teacher == nil {
+			return st, fmt.Errorf("stage %s needs a teacher", name)
+		}
+		st.Input, st.Output = d.Topics.Candidates, d.Topics.Scored
+		st.Processor = teach.Processor{Teacher: d.Teacher}
+		st.Concurrency = conc(2)
+	case StageSinkScored:
+		if len(d.ScoredSinks) == 0 {
+			return st, fmt.Errorf("stage %s needs at least one sink", name)
+		}
+		st.Input = d.Topics.Scored
+		st.Processor = &sink.Processor[schemas.Scored]{Decode: schemas.DecodeScored, Sinks: d.ScoredSinks, OnWrite: d.OnScored}
+		st.Concurrency = 1 // sinks append in order; one writer per file
+	case StageSinkDead:
+		if d.DeadSink == nil {
+			return st, fmt.Errorf("stage %s needs a sink", name)
+		}
+		st.Input = d.Topics.DeadLetters
+		st.Processor = &sink.Processor[schemas.DeadLetter]{Decode: schemas.DecodeDeadLetter, Sinks: []sinks.Sink[schemas.DeadLetter]{d.DeadSink}, OnWrite: d.OnDead}
+		st.Concurrency = 1
+		// A dead letter that cannot be written must not loop back into its own topic.
+		st.DeadLetters = d.Topics.DeadLetters + ".unwritable"
+	default:
+		return st, fmt.Errorf("unknown stage %q (stages: %s)", name, strings.Join(StageNames(), ", "))
+	}
+	return st, nil
+}
