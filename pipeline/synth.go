@@ -308,7 +308,7 @@ func readQueries(path string, format QueryFormat, maxLine int, sum *Summary) ([]
 		return nil, nil, fmt.Errorf("opening queries: %w", err)
 	}
 	defer f.Close()
-	if format == FormatAuto {
+	if format == FormatAuto || format == "" {
 		format = FormatLog
 		if ext := strings.ToLower(filepath.Ext(path)); ext == ".jsonl" || ext == ".json" {
 			format = FormatDataset
@@ -441,4 +441,29 @@ func catchUp(ctx context.Context, logPath string, extra []sinks.Sink[schemas.Sco
 		}
 	}
 	return nil
+}
+
+// IngestOptions configure a one-shot ingest: a query file published onto the queries topic.
+type IngestOptions struct {
+	Publisher    streams.Publisher
+	Topics       Topics
+	QueriesPath  string
+	Format       QueryFormat
+	MaxLineBytes int
+}
+
+// Ingest reads a query file and publishes its valid queries to the queries topic and a dead
+// letter for each bad line to the dead-letter topic (`lsrflow run --stage ingest`). Each query
+// is published once per call; downstream sinks de-duplicate repeated ingests.
+func Ingest(ctx context.Context, o IngestOptions) (Summary, error) {
+	sum := Summary{DeadLettered: map[string]int{}}
+	qs, dead, err := readQueries(o.QueriesPath, o.Format, o.MaxLineBytes, &sum)
+	if err != nil {
+		return sum, err
+	}
+	if err := ingest(ctx, o.Publisher, o.Topics, dead, qs); err != nil {
+		return sum, err
+	}
+	sum.Ingested = len(qs)
+	return sum, nil
 }

@@ -17,10 +17,15 @@ func runRunCmd(ctx context.Context, sio stdio, args []string) error {
 transport by default, or on Kafka with --brokers (or "brokers:" in the file). FlashRAG's key
 names are accepted where they mean the same (dataset_path, corpus_path, index_path,
 retrieval_method, retrieval_topk, save_dir). Relative paths resolve against the config file's
-directory. See deploy/demo/demo.yaml for an annotated example.`)
+directory. See deploy/demo/demo.yaml for an annotated example.
+
+With --stage NAME the process runs one stage only, as a member of that stage's consumer group
+on Kafka: start several processes of a stage to scale it out; they share its partitions and
+take over each other's on failure. "ingest" publishes dataset_path once and exits.`)
 	config := f.String("config", "", "topology YAML file")
 	brokers := f.String("brokers", "", "Kafka bootstrap brokers host:port[,host:port] (overrides the file)")
 	metricsAddr := f.String("metrics-addr", "", "serve Prometheus metrics on this address (overrides the file)")
+	stage := f.String("stage", "", "run only this stage as its own process in the stage's consumer group (needs Kafka): ingest, retrieve, teach, sink-scored, sink-dead-letters")
 	logLevel := f.String("log-level", "warn", "debug, info, warn or error")
 	if err := f.parse(args); err != nil {
 		return err
@@ -43,5 +48,8 @@ directory. See deploy/demo/demo.yaml for an annotated example.`)
 		c.MetricsAddr = *metricsAddr
 	}
 	c.ResolvePaths()
+	if *stage != "" {
+		return runOneStage(ctx, sio, c, *stage, *logLevel)
+	}
 	return runSynth(ctx, sio, c, *logLevel)
 }

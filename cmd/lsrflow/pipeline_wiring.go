@@ -56,35 +56,13 @@ func runSynth(ctx context.Context, sio stdio, c *pipeline.Config, logLevel strin
 		defer cl.Close()
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := streams.NewMetrics(reg)
-	if c.MetricsAddr != "" {
-		stop, err := serveMetrics(c.MetricsAddr, reg, log)
-		if err != nil {
-			return usagef("--metrics-addr %s: %v", c.MetricsAddr, err)
-		}
-		defer stop()
+	env, err := newRunEnv(sio, c, log)
+	if err != nil {
+		return err
 	}
-
-	var tr streams.Transport
-	topics := pipeline.DefaultTopics(c.TopicPrefix)
-	if c.Transport == "kafka" {
-		prefix := c.TopicPrefix
-		if prefix == "" {
-			abs, _ := filepath.Abs(c.SaveDir)
-			prefix = pipeline.RunID(abs)
-		}
-		topics = pipeline.DefaultTopics(prefix)
-		kt, err := kafka.New(kafka.Config{Brokers: c.Brokers}, kafka.WithLogger(log))
-		if err != nil {
-			return usagef("--brokers: %v", err)
-		}
-		tr = kt
-	} else {
-		tr = memory.New(memory.WithDefaultPartitions(max(c.Partitions, 1)))
-	}
-	defer tr.Close()
+	defer env.close()
+	tr, topics := env.transport, env.topics
+	metrics := env.metrics
 
 	conc := map[string]int{}
 	for name, sc := range c.Stages {
@@ -119,6 +97,54 @@ func runSynth(ctx context.Context, sio stdio, c *pipeline.Config, logLevel strin
 		fmt.Fprintf(sio.err, "lsrflow synth: %d records dead-lettered to %s\n", sum.BadLines+dead, filepath.Join(c.SaveDir, pipeline.DeadLettersFile))
 	}
 	return nil
+}
+
+// runEnv is what every pipeline process sets up: logging, metrics endpoint and transport.
+type runEnv struct {
+	log       *slog.Logger
+	metrics   *streams.Metrics
+	transport streams.Transport
+	topics    pipeline.Topics
+	closers   []func()
+}
+
+func newRunEnv(sio stdio, c *pipeline.Config, log *slog.Logger) (*runEnv, error) {
+	env := &runEnv{log: log}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	env.metrics = streams.NewMetrics(reg)
+	if c.MetricsAddr != "" {
+		stop, err := serveMetrics(c.MetricsAddr, reg, log)
+		if err != nil {
+			return nil, usagef("--metrics-addr %s: %v", c.MetricsAddr, err)
+		}
+		env.closers = append(env.closers, stop)
+	}
+	env.topics = pipeline.DefaultTopics(c.TopicPrefix)
+	if c.Transport == "kafka" {
+		prefix := c.TopicPrefix
+		if prefix == "" {
+			abs, _ := filepath.Abs(c.SaveDir)
+			prefix = pipeline.RunID(abs)
+		}
+		env.topics = pipeline.DefaultTopics(prefix)
+		kt, err := kafka.New(kafka.Config{Brokers: c.Brokers}, kafka.WithLogger(log))
+		if err != nil {
+			env.close()
+			return nil, usagef("--brokers: %v", err)
+		}
+		env.transport = kt
+	} else {
+		env.transport = memory.New(memory.WithDefaultPartitions(max(c.Partitions, 1)))
+	}
+	env.closers = append(env.closers, func() { _ = env.transport.Close() })
+	return env, nil
+}
+
+func (e *runEnv) close() {
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		e.closers[i]()
+	}
 }
 
 // ensureIndex builds a BM25 index at c.IndexPath from c.CorpusPath when none exists yet.
