@@ -43,3 +43,18 @@ clean:
 bench-teach:
 	bash scripts/setup.sh llama
 	go run ./cmd/lsrflow bench teach --queries 1 --rounds 3 --k 20 --threads 1
+
+# Fuzzing: every Fuzz* target of every package, FUZZTIME each (go test -fuzz runs one target
+# at a time). CI calls it with a short budget, e.g. `make fuzz FUZZTIME=5s`. Crashers land in
+# the package's testdata/fuzz/<Target>/ and then fail plain `go test` until fixed.
+FUZZTIME ?= 60s
+.PHONY: fuzz
+fuzz:
+	@set -euo pipefail; \
+	for f in $$(find . -path ./.cache -prune -o -name '*_test.go' -print | xargs grep -l '^func Fuzz' | sort); do \
+	  pkg=./$$(dirname $${f#./}); \
+	  for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+	    echo "== fuzz $$pkg $$t for $(FUZZTIME)"; \
+	    go test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
