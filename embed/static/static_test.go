@@ -425,3 +425,20 @@ func BenchmarkGloveSIFEmbed(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(corpus)*b.N)/b.Elapsed().Seconds(), "passages/s")
 }
+
+func FuzzReadWink(f *testing.F) {
+	f.Add(`{"l2NormIndex":3,"wordIndex":4,"dimensions":3,"words":["the","cat"],"vectors":{"cat":[0,3,4,5,1],"the":[1,2,2,3,0]}}`)
+	f.Add(`{"dimensions":1e9,"words":["a"],"vectors":{"a":[1]}}`)
+	f.Add(`{"wordIndex":1e300,"dimensions":1,"words":["a"],"vectors":{"a":[1,2]}}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		_, _ = ReadWink(strings.NewReader(s)) // must not panic
+	})
+}
+
+func FuzzReadGloveText(f *testing.F) {
+	f.Add("3 2\nthe 0.5 -1\nnew york 1e-3 2\n")
+	f.Add("a 1\nb 2 3\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		_, _ = ReadGloveText(strings.NewReader(s)) // must not panic
+	})
+}
