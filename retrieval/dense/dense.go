@@ -193,3 +193,39 @@ func (r *Retriever) Close() error {
 	}
 	return err
 }
+
+// PassageVectors embeds every passage of the docstore (kind Passage) with the retriever's
+// embedder, in ordinal order, batch passages at a time: the document side a query adapter is
+// trained against (whole-corpus negatives). The result is row-major, Dim() floats per passage.
+func (r *Retriever) PassageVectors(ctx context.Context, batch int) ([]float32, error) {
+	if batch <= 0 {
+		batch = 256
+	}
+	n, d := r.docs.Len(), r.emb.Dim()
+	out := make([]float32, 0, n*d)
+	texts := make([]string, 0, batch)
+	for lo := 0; lo < n; lo += batch {
+		texts = texts[:0]
+		for i := lo; i < min(n, lo+batch); i++ {
+			p, err := r.docs.Passage(i, 0)
+			if err != nil {
+				return nil, fmt.Errorf("dense: passage %d: %w", i, err)
+			}
+			texts = append(texts, p.Contents)
+		}
+		vecs, err := r.emb.Embed(ctx, texts, embed.Passage)
+		if err != nil {
+			return nil, fmt.Errorf("dense: embed passages from %d: %w", lo, err)
+		}
+		if len(vecs) != len(texts) {
+			return nil, fmt.Errorf("dense: embedder returned %d vectors for %d passages", len(vecs), len(texts))
+		}
+		for i, v := range vecs {
+			if len(v) != d {
+				return nil, fmt.Errorf("dense: passage %d: %d dimensions, want %d", lo+i, len(v), d)
+			}
+			out = append(out, v...)
+		}
+	}
+	return out, nil
+}

@@ -503,3 +503,29 @@ faiss.write_index(idx, d + "/e5_Flat.index")
 		t.Error("import of a 10-row index for a 1343-passage corpus: no error")
 	}
 }
+
+func TestPassageVectorsMatchIndex(t *testing.T) {
+	f := qedFixture(t)
+	got, err := f.r.PassageVectors(t.Context(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(f.docs) {
+		t.Fatalf("%d floats, want %d", len(got), len(f.docs))
+	}
+	for i := range got {
+		if got[i] != f.docs[i] {
+			t.Fatalf("float %d: %g, want %g", i, got[i], f.docs[i])
+		}
+	}
+	// the index holds these vectors: each passage is its own nearest neighbour
+	hits, err := f.r.Index().Search(got[:50*f.dim], 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, h := range hits {
+		if len(h) == 0 || math.Abs(float64(h[0].Score)-1) > 1e-5 {
+			t.Errorf("passage %d: nearest %v, want itself with score 1", i, h)
+		}
+	}
+}
