@@ -17,7 +17,8 @@
 //
 // Building and running. The package is cgo. It needs the FAISS C API archive that
 // `scripts/setup.sh faiss` builds into .cache/faiss and Debian's libfaiss-dev, libopenblas-dev.
-// The Makefile exports the flags; to run the go tool directly from the repository root use:
+// The Makefile exports the flags (and `. scripts/goenv.sh` sets them in a shell); by hand, from
+// the repository root:
 //
 //	export CGO_CFLAGS="-I$PWD/.cache/faiss/include"
 //	export CGO_LDFLAGS="-L$PWD/.cache/faiss/lib -lfaiss_c /usr/lib/x86_64-linux-gnu/libfaiss.a -lopenblas -lgomp -lstdc++ -lm"
