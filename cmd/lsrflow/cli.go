@@ -34,6 +34,7 @@ func commands() []*command {
 		evalCmd(),
 		exportCmd(),
 		indexCmd(),
+		modelCmd(),
 		ragCmd(),
 		reportCmd(),
 		retrieveCmd(),

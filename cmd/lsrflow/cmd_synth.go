@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/lsrflow/lsrflow/pipeline"
@@ -28,8 +29,13 @@ All stages run in this process on the embedded transport, or on Kafka with --bro
 	format := f.String("queries-format", "auto", "auto, dataset or log (auto: .jsonl/.json are datasets)")
 	method := f.String("method", "bm25", "retrieval method")
 	topk := f.Int("topk", 20, "passages per query")
-	teacher := f.String("teacher", "answer-match", "teacher: answer-match")
-	temperature := f.Float64("temperature", 0, "teacher softmax temperature (0: the teacher's default)")
+	teacher := f.String("teacher", "answer-match", "teacher: answer-match, lsr (REPLUG LSR), upr (answerless), gen-lsr (answerless), seed (the earlier experiment's labels)")
+	temperature := f.Float64("temperature", 0, "teacher softmax temperature beta (0: the teacher's default)")
+	lmSpec := f.String("lm", "", "LM for lsr/upr/gen-lsr/seed: http://host:port/v1 (vLLM, TGI, SGLang) or gguf:PATH (in-process)")
+	model := f.String("model", "", "model name sent to an HTTP LM server")
+	backend := f.String("backend", "", "HTTP LM server kind: vllm (default), vllm-prompt-logprobs, tgi, sglang")
+	var teacherOpts kvFlag
+	f.Var(&teacherOpts, "teacher-opt", "LM teacher option key=value (repeatable): score_transform, combine, length_normalize, prompt_file, chat, concurrency, timeout, retries, cache, context_size, threads")
 	out := f.String("out", "", "output directory")
 	brokers := f.String("brokers", "", "Kafka bootstrap brokers host:port[,host:port]; empty: embedded transport")
 	partitions := f.Int("partitions", 3, "partitions per topic")
@@ -55,7 +61,8 @@ All stages run in this process on the embedded transport, or on Kafka with --bro
 	c := &pipeline.Config{
 		DatasetPath: *queries, QueriesFormat: *format, CorpusPath: *corpus, IndexPath: *index,
 		RetrievalMethod: *method, RetrievalTopK: *topk, SaveDir: *out,
-		Teacher:    pipeline.TeacherConfig{Method: *teacher, Temperature: *temperature},
+		Teacher: pipeline.TeacherConfig{Method: *teacher, Temperature: *temperature, LM: *lmSpec,
+			Model: *model, Backend: *backend, Options: teacherOpts.m},
 		Brokers:    kafka.ParseBrokers(*brokers),
 		Partitions: *partitions,
 		Stages: map[string]pipeline.StageConfig{
@@ -71,4 +78,21 @@ All stages run in this process on the embedded transport, or on Kafka with --bro
 		return usagef("%v", err)
 	}
 	return runSynth(ctx, sio, c, *logLevel)
+}
+
+// kvFlag collects repeated key=value flags.
+type kvFlag struct{ m map[string]string }
+
+func (k *kvFlag) String() string { return "" }
+
+func (k *kvFlag) Set(v string) error {
+	key, val, ok := strings.Cut(v, "=")
+	if !ok || key == "" {
+		return fmt.Errorf("want key=value, got %q", v)
+	}
+	if k.m == nil {
+		k.m = map[string]string{}
+	}
+	k.m[key] = val
+	return nil
 }

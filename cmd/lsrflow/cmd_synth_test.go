@@ -223,4 +223,3 @@ func TestSynthResumesAfterSIGKILL(t *testing.T) {
 		t.Fatalf("parquet has %d records, want %d", len(seen), len(want))
 	}
 }
-

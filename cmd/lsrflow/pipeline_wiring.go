@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 	"github.com/lsrflow/lsrflow/streams/memory"
 	"github.com/lsrflow/lsrflow/teachers"
 	"github.com/lsrflow/lsrflow/teachers/answermatch"
+	"github.com/lsrflow/lsrflow/teachers/lmteacher"
 )
 
 // runSynth wires a validated pipeline config into pipeline.Synth: transport, index (built from
@@ -175,9 +177,69 @@ func newTeacher(ctx context.Context, tc pipeline.TeacherConfig) (teachers.Teache
 	switch tc.Method {
 	case answermatch.Method:
 		return answermatch.New(answermatch.Options{Temperature: tc.Temperature})
+	case lmteacher.MethodLSR, lmteacher.MethodSeed, lmteacher.MethodUPR, lmteacher.MethodGenLSR:
+		if tc.LM == "" {
+			return nil, usagef("--teacher %s needs --lm http://host:port/v1 or --lm gguf:PATH", tc.Method)
+		}
+		cfg := lmteacher.Config{Method: tc.Method, LM: tc.LM, Model: tc.Model, Backend: tc.Backend, Beta: tc.Temperature}
+		if err := applyTeacherOptions(&cfg, tc.Options); err != nil {
+			return nil, usagef("teacher options: %v", err)
+		}
+		cfg = cfg.Defaults()
+		if err := cfg.Validate(); err != nil {
+			return nil, usagef("teacher: %v", err)
+		}
+		t, err := lmteacher.New(ctx, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("opening LM teacher: %w", err)
+		}
+		return t, nil
 	default:
-		return nil, usagef("--teacher %q is not available (teachers: %s)", tc.Method, answermatch.Method)
+		return nil, usagef("--teacher %q is not a teacher (teachers: %s, %s, %s, %s, %s)", tc.Method,
+			answermatch.Method, lmteacher.MethodLSR, lmteacher.MethodUPR, lmteacher.MethodGenLSR, lmteacher.MethodSeed)
 	}
+}
+
+// applyTeacherOptions sets the LM teacher's tuning knobs from key=value options (the
+// "teacher.options" map of a config file, or --teacher-opt flags).
+func applyTeacherOptions(c *lmteacher.Config, opts map[string]string) error {
+	for k, v := range opts {
+		var err error
+		switch k {
+		case "score_transform":
+			c.ScoreTransform = v
+		case "combine":
+			c.Combine = v
+		case "length_normalize":
+			c.LengthNormalize, err = strconv.ParseBool(v)
+		case "prompt_file":
+			c.PromptFile = v
+		case "chat":
+			c.Chat = v
+		case "concurrency":
+			c.Concurrency, err = strconv.Atoi(v)
+		case "timeout":
+			c.Timeout, err = time.ParseDuration(v)
+		case "retries":
+			c.Retries, err = strconv.Atoi(v)
+		case "cache":
+			c.CachePath = v
+		case "no_cache":
+			c.NoCache, err = strconv.ParseBool(v)
+		case "context_size":
+			c.ContextSize, err = strconv.Atoi(v)
+		case "threads":
+			c.Threads, err = strconv.Atoi(v)
+		case "max_answer_tokens":
+			c.MaxAnswerTokens, err = strconv.Atoi(v)
+		default:
+			return fmt.Errorf("unknown option %q (options: score_transform, combine, length_normalize, prompt_file, chat, concurrency, timeout, retries, cache, no_cache, context_size, threads, max_answer_tokens)", k)
+		}
+		if err != nil {
+			return fmt.Errorf("option %s=%q: %v", k, v, err)
+		}
+	}
+	return nil
 }
 
 // extraScoredSinks opens the sinks listed in c.Sinks besides scored.jsonl.
