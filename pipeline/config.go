@@ -21,6 +21,10 @@ type Config struct {
 	// CorpusPath is used to build the index when IndexPath has none yet.
 	CorpusPath      string `yaml:"corpus_path"`
 	IndexPath       string `yaml:"index_path"`
+	// IndexEmbedder and IndexFactory add a dense index when the index is built from
+	// corpus_path (as `lsrflow index --embedder --index-factory`); needed for dense/hybrid.
+	IndexEmbedder   string `yaml:"index_embedder"`
+	IndexFactory    string `yaml:"index_factory"`
 	RetrievalMethod string `yaml:"retrieval_method"`
 	RetrievalTopK   int    `yaml:"retrieval_topk"`
 	// SaveDir is the output directory (FlashRAG's save_dir; output_dir is accepted too).

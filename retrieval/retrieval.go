@@ -20,3 +20,10 @@ type BatchRetriever interface {
 	Retriever
 	SearchBatch(ctx context.Context, questions []string, k int) ([][]schemas.Passage, error)
 }
+
+// InfoSearcher is implemented by retrievers whose model can change while they serve (a dense
+// retriever with a hot-swapped query adapter): SearchInfo returns the results together with
+// the exact version that produced them, which a separate Info call could misreport.
+type InfoSearcher interface {
+	SearchInfo(ctx context.Context, questions []string, k int) ([][]schemas.Passage, schemas.RetrieverInfo, error)
+}

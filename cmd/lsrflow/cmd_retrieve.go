@@ -84,7 +84,7 @@ Bad query lines are dead-lettered (default: R.dead-letters.jsonl next to
 	dead := f.String("dead-letters", "", "dead-letter jsonl (default: --out with .dead-letters.jsonl)")
 	workers := f.Int("workers", 2, "concurrent searches")
 	maxLine := f.Int("max-line-bytes", 1<<20, "longest accepted query line; longer ones are dead-lettered")
-	fusion := f.String("fusion", "rrf", "hybrid fusion: rrf (reciprocal rank, k=60) or sum (min-max normalized scores)")
+	fusion := f.String("fusion", "sum", "hybrid fusion: sum (min-max normalized scores; the better one on QED) or rrf (reciprocal rank, k=60)")
 	denseW := f.Float64("dense-weight", 1, "hybrid: weight of the dense list (BM25's is 1)")
 	if err := f.parse(args); err != nil {
 		return err

@@ -20,6 +20,7 @@ import (
 	"github.com/lsrflow/lsrflow/pipeline"
 	"github.com/lsrflow/lsrflow/retrieval"
 	"github.com/lsrflow/lsrflow/retrieval/bm25"
+	"github.com/lsrflow/lsrflow/retrieval/dense"
 	"github.com/lsrflow/lsrflow/schemas"
 	"github.com/lsrflow/lsrflow/sinks"
 	"github.com/lsrflow/lsrflow/sinks/arrowipc"
@@ -164,7 +165,15 @@ func ensureIndex(ctx context.Context, sio stdio, c *pipeline.Config) error {
 	if err != nil {
 		return err
 	}
-	st, err := retrieval.Build(ctx, retrieval.BuildOptions{Corpus: c.CorpusPath, Dir: c.IndexPath, MaxLineBytes: c.MaxLineBytes, Steps: []retrieval.BuildStep{step}, Progress: sio.err})
+	steps := []retrieval.BuildStep{step}
+	if c.IndexEmbedder != "" {
+		d, err := dense.NewStep(dense.StepOptions{Embedder: c.IndexEmbedder, Factory: orDefault(c.IndexFactory, "Flat"), Progress: sio.err})
+		if err != nil {
+			return usagef("index_embedder: %v", err)
+		}
+		steps = append(steps, d)
+	}
+	st, err := retrieval.Build(ctx, retrieval.BuildOptions{Corpus: c.CorpusPath, Dir: c.IndexPath, MaxLineBytes: c.MaxLineBytes, Steps: steps, Progress: sio.err})
 	if err != nil {
 		return fmt.Errorf("building index from %s: %w", c.CorpusPath, err)
 	}

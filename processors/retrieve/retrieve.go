@@ -41,15 +41,31 @@ func (p *Processor) Process(ctx context.Context, m streams.Message) ([]streams.M
 	if err != nil {
 		return nil, err
 	}
-	r := p.Retriever()
-	docs, err := r.Search(ctx, q.Question, p.K)
+	docs, info, err := search(ctx, p.Retriever(), q.Question, p.K)
 	if err != nil {
 		return nil, fmt.Errorf("retrieve %s: %w", q.ID, err)
 	}
-	c := schemas.Candidates{SchemaVersion: schemas.CandidatesVersion, Query: q, Docs: docs, Retriever: r.Info()}
+	c := schemas.Candidates{SchemaVersion: schemas.CandidatesVersion, Query: q, Docs: docs, Retriever: info}
 	b, err := schemas.Encode(c)
 	if err != nil {
 		return nil, streams.Permanent("encode", err)
 	}
 	return []streams.Message{{Key: []byte(q.ID), Value: b}}, nil
+}
+
+// search returns the passages and the version that produced them, atomically when the
+// retriever can tell (InfoSearcher).
+func search(ctx context.Context, r retrieval.Retriever, question string, k int) ([]schemas.Passage, schemas.RetrieverInfo, error) {
+	if is, ok := r.(retrieval.InfoSearcher); ok {
+		res, info, err := is.SearchInfo(ctx, []string{question}, k)
+		if err != nil {
+			return nil, info, err
+		}
+		if len(res) != 1 {
+			return nil, info, fmt.Errorf("retriever returned %d result lists for 1 question", len(res))
+		}
+		return res[0], info, nil
+	}
+	docs, err := r.Search(ctx, question, k)
+	return docs, r.Info(), err
 }
