@@ -32,8 +32,12 @@ lint:
 bench:
 	go test -run '^$$' -bench . -benchtime 3x ./...
 
+# The quick-start demo: the whole pipeline on the project's own demo data (scripts/demo.sh).
+demo: setup build
+	bash scripts/demo.sh
+
 clean:
-	rm -rf bin
+	rm -rf bin out
 
 # LM teacher throughput on a random-weight ~50M GGUF (written once into .cache/bench/):
 # naive loop vs lsrflow's teacher vs the prompt-processing ceiling; last line batched/naive = R.
