@@ -151,6 +151,9 @@ func New(o Options) (*Handler, error) {
 // ServeHTTP routes to the endpoints.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
+// Handle mounts another endpoint (e.g. /metrics) beside the ingest ones.
+func (h *Handler) Handle(pattern string, handler http.Handler) { h.mux.Handle(pattern, handler) }
+
 // Dedup returns the handler's de-duplication set (nil when disabled).
 func (h *Handler) Dedup() *Dedup { return h.dedup }
 

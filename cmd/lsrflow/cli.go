@@ -39,7 +39,9 @@ func commands() []*command {
 		reportCmd(),
 		retrieveCmd(),
 		runCmd(),
+		serveCmd(),
 		synthCmd(),
+		topicsCmd(),
 		vectorsCmd(),
 		versionCmd(),
 	}
