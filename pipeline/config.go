@@ -19,8 +19,8 @@ type Config struct {
 	DatasetPath   string `yaml:"dataset_path"`
 	QueriesFormat string `yaml:"queries_format"`
 	// CorpusPath is used to build the index when IndexPath has none yet.
-	CorpusPath      string `yaml:"corpus_path"`
-	IndexPath       string `yaml:"index_path"`
+	CorpusPath string `yaml:"corpus_path"`
+	IndexPath  string `yaml:"index_path"`
 	// IndexEmbedder and IndexFactory add a dense index when the index is built from
 	// corpus_path (as `lsrflow index --embedder --index-factory`); needed for dense/hybrid.
 	IndexEmbedder   string `yaml:"index_embedder"`

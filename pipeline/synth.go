@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lsrflow/lsrflow/internal/progress"
+	"github.com/lsrflow/lsrflow/processors/evaluate"
 	"github.com/lsrflow/lsrflow/retrieval"
 	"github.com/lsrflow/lsrflow/schemas"
 	"github.com/lsrflow/lsrflow/sinks"
@@ -30,6 +31,8 @@ const (
 	StageTeach       = "teach"
 	StageSinkScored  = "sink-scored"
 	StageSinkDead    = "sink-dead-letters"
+	StageEvaluate    = "evaluate"
+	EvalStreamFile   = "eval-stream.json"
 	ScoredFile       = "scored.jsonl"
 	DeadLettersFile  = "dead-letters.jsonl"
 	MetricsFile      = "metrics.jsonl"
@@ -72,6 +75,9 @@ type SynthOptions struct {
 	Progress io.Writer
 	// Sync makes the sinks fsync before inputs are committed (survives machine crashes).
 	Sync bool
+	// Evaluator, if set, runs as the evaluate stage on the candidates topic; its running
+	// metrics per retriever version are written to eval-stream.json at the end.
+	Evaluator *evaluate.Processor
 }
 
 // Summary counts what a run did.
@@ -185,6 +191,7 @@ func Synth(ctx context.Context, o SynthOptions) (Summary, error) {
 		streams.TopicSpec{Name: o.Topics.Candidates, Partitions: o.Partitions, ReplicationFactor: 1},
 		streams.TopicSpec{Name: o.Topics.Scored, Partitions: o.Partitions, ReplicationFactor: 1},
 		streams.TopicSpec{Name: o.Topics.DeadLetters, Partitions: o.Partitions, ReplicationFactor: 1},
+		streams.TopicSpec{Name: o.Topics.Metrics, Partitions: o.Partitions, ReplicationFactor: 1},
 	); err != nil {
 		return sum, fmt.Errorf("synth: creating topics: %w", err)
 	}
@@ -224,8 +231,14 @@ func Synth(ctx context.Context, o SynthOptions) (Summary, error) {
 		},
 		Concurrency: o.Concurrency, Retry: o.Retry,
 	}
+	if o.Evaluator != nil {
+		deps.Evaluator = o.Evaluator
+	}
 	var stages []streams.Stage
 	for _, name := range StageNames() {
+		if name == StageEvaluate && o.Evaluator == nil {
+			continue
+		}
 		st, err := BuildStage(name, deps)
 		if err != nil {
 			return sum, err
@@ -276,6 +289,11 @@ func Synth(ctx context.Context, o SynthOptions) (Summary, error) {
 	}
 	if err := writeSummary(filepath.Join(o.OutDir, SummaryFile), sum); err != nil {
 		errs = append(errs, err)
+	}
+	if o.Evaluator != nil {
+		if err := writeEvalStream(filepath.Join(o.OutDir, EvalStreamFile), o.Evaluator, o.Retriever.Info()); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(errs) == 0 && ctx.Err() != nil {
 		return sum, ctx.Err()
@@ -466,4 +484,22 @@ func Ingest(ctx context.Context, o IngestOptions) (Summary, error) {
 	}
 	sum.Ingested = len(qs)
 	return sum, nil
+}
+
+// writeEvalStream writes what the evaluate stage measured on this run's candidate sets, as an
+// eval-*.json file `lsrflow report` plots (label "stream").
+func writeEvalStream(path string, ev *evaluate.Processor, info schemas.RetrieverInfo) error {
+	m, n := ev.Snapshot(info.Version)
+	if n == 0 {
+		return nil
+	}
+	out := map[string]any{"label": "stream", "kind": "retrieval", "n": n, "retriever": info.Method, "retriever_version": info.Version}
+	for k, v := range m {
+		out[k] = v
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
 }

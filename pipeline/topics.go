@@ -11,6 +11,8 @@ type Topics struct {
 	Candidates  string `yaml:"candidates"`
 	Scored      string `yaml:"scored"`
 	DeadLetters string `yaml:"dead_letters"`
+	// Metrics carries the evaluate stage's per-query retrieval metrics.
+	Metrics string `yaml:"metrics"`
 }
 
 // DefaultTopics returns topic names with a prefix (e.g. a run id) so that runs sharing a Kafka
@@ -24,6 +26,7 @@ func DefaultTopics(prefix string) Topics {
 		Candidates:  prefix + "candidates",
 		Scored:      prefix + "scored",
 		DeadLetters: prefix + "dead-letters",
+		Metrics:     prefix + "metrics",
 	}
 }
 

@@ -16,7 +16,7 @@ import (
 
 // StageNames lists the long-running stages of the topology, in data-flow order.
 func StageNames() []string {
-	return []string{StageRetrieve, StageTeach, StageSinkScored, StageSinkDead}
+	return []string{StageRetrieve, StageTeach, StageSinkScored, StageSinkDead, StageEvaluate}
 }
 
 // StageDeps are what the stages need. A process that runs a single stage (`lsrflow run
@@ -34,6 +34,8 @@ type StageDeps struct {
 	// sink-dead-letters
 	DeadSink sinks.Sink[schemas.DeadLetter]
 	OnDead   func(rec schemas.DeadLetter, isNew bool)
+	// evaluate: consumes candidates, emits per-query metrics to the metrics topic.
+	Evaluator streams.Processor
 
 	Concurrency map[string]int
 	Retry       streams.Backoff
@@ -79,6 +81,13 @@ func BuildStage(name string, d StageDeps) (streams.Stage, error) {
 		st.Concurrency = 1
 		// A dead letter that cannot be written must not loop back into its own topic.
 		st.DeadLetters = d.Topics.DeadLetters + ".unwritable"
+	case StageEvaluate:
+		if d.Evaluator == nil {
+			return st, fmt.Errorf("stage %s needs an evaluator", name)
+		}
+		st.Input, st.Output = d.Topics.Candidates, d.Topics.Metrics
+		st.Processor = d.Evaluator
+		st.Concurrency = conc(1)
 	default:
 		return st, fmt.Errorf("unknown stage %q (stages: %s)", name, strings.Join(StageNames(), ", "))
 	}

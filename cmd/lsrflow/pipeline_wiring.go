@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/lsrflow/lsrflow/pipeline"
+	procevaluate "github.com/lsrflow/lsrflow/processors/evaluate"
 	"github.com/lsrflow/lsrflow/retrieval"
 	"github.com/lsrflow/lsrflow/retrieval/bm25"
 	"github.com/lsrflow/lsrflow/retrieval/dense"
@@ -75,6 +76,10 @@ func runSynth(ctx context.Context, sio stdio, c *pipeline.Config, logLevel strin
 	if err != nil {
 		return err
 	}
+	ev, err := procevaluate.New(procevaluate.Config{Registry: env.registry})
+	if err != nil {
+		return err
+	}
 	log.Info("synth starting", "queries", c.DatasetPath, "index", c.IndexPath, "method", c.RetrievalMethod,
 		"topk", c.RetrievalTopK, "teacher", teacher.Identity().Method, "transport", c.Transport, "out", c.SaveDir)
 	sum, err := pipeline.Synth(ctx, pipeline.SynthOptions{
@@ -82,7 +87,7 @@ func runSynth(ctx context.Context, sio stdio, c *pipeline.Config, logLevel strin
 		QueriesPath: c.DatasetPath, Format: pipeline.QueryFormat(orDefault(c.QueriesFormat, "auto")),
 		OutDir: c.SaveDir, ExtraScoredSinks: extra, Topics: topics, Partitions: c.Partitions,
 		Concurrency: conc, MaxLineBytes: c.MaxLineBytes, Metrics: metrics, Log: log,
-		Progress: sio.err, Sync: c.Sync,
+		Progress: sio.err, Sync: c.Sync, Evaluator: ev,
 	})
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
@@ -106,6 +111,7 @@ func runSynth(ctx context.Context, sio stdio, c *pipeline.Config, logLevel strin
 type runEnv struct {
 	log       *slog.Logger
 	metrics   *streams.Metrics
+	registry  *prometheus.Registry
 	transport streams.Transport
 	topics    pipeline.Topics
 	closers   []func()
@@ -116,6 +122,7 @@ func newRunEnv(sio stdio, c *pipeline.Config, log *slog.Logger) (*runEnv, error)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	env.metrics = streams.NewMetrics(reg)
+	env.registry = reg
 	if c.MetricsAddr != "" {
 		stop, err := serveMetrics(c.MetricsAddr, reg, log)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/lsrflow/lsrflow/pipeline"
+	procevaluate "github.com/lsrflow/lsrflow/processors/evaluate"
 	"github.com/lsrflow/lsrflow/schemas"
 	"github.com/lsrflow/lsrflow/sinks"
 	"github.com/lsrflow/lsrflow/sinks/jsonl"
@@ -87,6 +88,12 @@ func runOneStage(ctx context.Context, sio stdio, c *pipeline.Config, stage, logL
 			defer e.Close()
 		}
 		deps.ScoredSinks = append([]sinks.Sink[schemas.Scored]{s}, extra...)
+	case pipeline.StageEvaluate:
+		ev, err := procevaluate.New(procevaluate.Config{Registry: env.registry})
+		if err != nil {
+			return err
+		}
+		deps.Evaluator = ev
 	case pipeline.StageSinkDead:
 		s, err := jsonl.Open(filepath.Join(c.SaveDir, pipeline.DeadLettersFile), jsonl.Options[schemas.DeadLetter]{
 			Key: schemas.DeadLetter.DedupKey, Decode: schemas.DecodeDeadLetter, Sync: c.Sync})
@@ -108,7 +115,7 @@ func runOneStage(ctx context.Context, sio stdio, c *pipeline.Config, stage, logL
 func topicSpecs(t pipeline.Topics, partitions int) []streams.TopicSpec {
 	partitions = max(partitions, 1)
 	var out []streams.TopicSpec
-	for _, name := range []string{t.Queries, t.Candidates, t.Scored, t.DeadLetters} {
+	for _, name := range []string{t.Queries, t.Candidates, t.Scored, t.DeadLetters, t.Metrics} {
 		out = append(out, streams.TopicSpec{Name: name, Partitions: partitions, ReplicationFactor: 1})
 	}
 	return out
