@@ -184,8 +184,8 @@ func TestRebalanceWhileConsuming(t *testing.T) {
 	reached50, joined := make(chan struct{}), make(chan struct{})
 	consume := func(c streams.Consumer, id int) {
 		last := map[int]int64{}
-		for n := 0; ; n++ {
-			if id == 0 && n == 50 {
+		for fetched := 0; ; fetched++ {
+			if id == 0 && fetched == 50 {
 				// Hold the first member mid-stream until the second has joined, so the
 				// rebalance happens with 350 messages still to go.
 				close(reached50)
@@ -243,7 +243,9 @@ func TestRebalanceWhileConsuming(t *testing.T) {
 	case <-done:
 	case <-ctx.Done():
 		mu.Lock()
-		t.Fatalf("only %d of %d messages consumed", len(seen), n)
+		got := len(seen)
+		mu.Unlock()
+		t.Fatalf("only %d of %d messages consumed", got, n)
 	}
 	cancel()
 	wg.Wait()
