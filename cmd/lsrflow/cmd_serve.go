@@ -97,7 +97,6 @@ accepting, lets in-flight requests finish their publishes, and exits.`)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	client := &kafkago.Client{Addr: kafkago.TCP(c.Brokers...), Timeout: 3 * time.Second}
 	window := *dedupWindow
 	if window == 0 {
 		window = -1 // ingest.Options: negative disables
@@ -106,10 +105,7 @@ accepting, lets in-flight requests finish their publishes, and exits.`)
 		Publisher: tr, QueriesTopic: topics.Queries, DeadLettersTopic: topics.DeadLetters,
 		Token: *token, MaxBody: body, MaxLineBytes: c.MaxLineBytes,
 		DedupWindow: window, DedupCapacity: *dedupCap, MaxInflight: *maxInflight,
-		Ready: func(ctx context.Context) error {
-			_, err := describeTopics(ctx, client, []string{topics.Queries})
-			return err
-		},
+		Ready: func(ctx context.Context) error { return probeKafka(ctx, c.Brokers, topics.Queries) },
 		Registerer: reg, Log: log,
 	})
 	if err != nil {
@@ -125,6 +121,29 @@ accepting, lets in-flight requests finish their publishes, and exits.`)
 	return ingest.Serve(ctx, ln, h, 15*time.Second)
 }
 
+
+// probeKafka reports whether some broker answers a metadata request for topic on a fresh
+// connection (a pooled client could answer from its metadata cache).
+func probeKafka(ctx context.Context, brokers []string, topic string) error {
+	var errs []error
+	for _, b := range brokers {
+		conn, err := kafkago.DialContext(ctx, "tcp", b)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if dl, ok := ctx.Deadline(); ok {
+			_ = conn.SetDeadline(dl)
+		}
+		_, err = conn.ReadPartitions(topic)
+		conn.Close()
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", b, err))
+	}
+	return errors.Join(errs...)
+}
 
 // parseByteSize parses "1048576", "1MiB", "512KiB", "2MB", "1GiB".
 func parseByteSize(s string) (int64, error) {
