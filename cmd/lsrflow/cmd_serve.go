@@ -105,7 +105,7 @@ accepting, lets in-flight requests finish their publishes, and exits.`)
 		Publisher: tr, QueriesTopic: topics.Queries, DeadLettersTopic: topics.DeadLetters,
 		Token: *token, MaxBody: body, MaxLineBytes: c.MaxLineBytes,
 		DedupWindow: window, DedupCapacity: *dedupCap, MaxInflight: *maxInflight,
-		Ready: func(ctx context.Context) error { return probeKafka(ctx, c.Brokers, topics.Queries) },
+		Ready:      func(ctx context.Context) error { return probeKafka(ctx, c.Brokers, topics.Queries) },
 		Registerer: reg, Log: log,
 	})
 	if err != nil {
@@ -120,7 +120,6 @@ accepting, lets in-flight requests finish their publishes, and exits.`)
 	fmt.Fprintf(sio.out, "lsrflow serve: http://%s/v1/queries -> %s (dead letters: %s)\n", ln.Addr(), topics.Queries, topics.DeadLetters)
 	return ingest.Serve(ctx, ln, h, 15*time.Second)
 }
-
 
 // probeKafka reports whether some broker answers a metadata request for topic on a fresh
 // connection (a pooled client could answer from its metadata cache).
