@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/lsrflow/lsrflow/schemas"
 	"github.com/lsrflow/lsrflow/streams"
 	"github.com/lsrflow/lsrflow/streams/memory"
@@ -214,6 +217,55 @@ func TestBackoffDelay(t *testing.T) {
 	for i, w := range want {
 		if got := b.Delay(i + 1); got != w*time.Millisecond {
 			t.Fatalf("Delay(%d) = %v, want %v", i+1, got, w*time.Millisecond)
+		}
+	}
+}
+
+// The runner's Prometheus series count what happened, per stage and reason.
+func TestRunnerMetrics(t *testing.T) {
+	tr := memory.New(memory.WithDefaultPartitions(2))
+	publishN(t, tr, "in", 10)
+	reg := prometheus.NewRegistry()
+	m := streams.NewMetrics(reg)
+	proc := streams.ProcessorFunc(func(ctx context.Context, msg streams.Message) ([]streams.Message, error) {
+		if string(msg.Value) == "3" || string(msg.Value) == "7" {
+			return nil, streams.Permanent("bad_input", errors.New("nope"))
+		}
+		return []streams.Message{{Value: msg.Value}, {Value: msg.Value}}, nil
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		streams.NewRunner(tr, m, nil).Run(ctx, streams.Stage{Name: "st", Input: "in", Output: "out", DeadLetters: "dlq", Processor: proc})
+	}()
+	collect(t, tr, "out", 16)
+	collect(t, tr, "dlq", 2)
+	cancel()
+	<-done
+	if got := testutil.ToFloat64(m.In.WithLabelValues("st")); got != 10 {
+		t.Fatalf("records_in = %v, want 10", got)
+	}
+	if got := testutil.ToFloat64(m.Out.WithLabelValues("st")); got != 16 {
+		t.Fatalf("records_out = %v, want 16", got)
+	}
+	if got := testutil.ToFloat64(m.DeadLetters.WithLabelValues("st", "bad_input")); got != 2 {
+		t.Fatalf("dead_letters = %v, want 2", got)
+	}
+	if n := testutil.CollectAndCount(m.Latency); n != 1 {
+		t.Fatalf("latency histogram series = %d, want 1", n)
+	}
+	names := map[string]bool{}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		names[mf.GetName()] = true
+	}
+	for _, want := range []string{"lsrflow_records_in_total", "lsrflow_records_out_total", "lsrflow_dead_letters_total", "lsrflow_process_seconds", "lsrflow_consumer_lag"} {
+		if !names[want] {
+			t.Fatalf("metric %s not exported (have %v)", want, names)
 		}
 	}
 }
