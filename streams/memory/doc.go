@@ -12,7 +12,8 @@
 // rebalances at once. A partition that moves to another member restarts there from the committed
 // offset, so uncommitted messages are delivered again (at-least-once). Commit sets the committed
 // offset to offset+1 and never moves it backwards; committing a message whose partition is no
-// longer assigned to the member fails with ErrNotAssigned and changes nothing.
+// longer assigned to the member fails with ErrNotAssigned, and one for an offset that was never
+// stored fails too; a failed Commit changes nothing.
 //
 // Blocking: Consumer.Fetch blocks until a message is available on an assigned partition, the
 // context is done, or the consumer or transport is closed. Nothing else blocks.
