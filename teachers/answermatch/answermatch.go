@@ -59,13 +59,18 @@ func (t *Teacher) Teach(ctx context.Context, c schemas.Candidates) (schemas.Scor
 		return schemas.Scored{}, streams.Permanent(ReasonNoGoldAnswers,
 			fmt.Errorf("answer-match: query %q has no gold answers: %w", c.Query.ID, errNoAnswers))
 	}
+	// Build already decides, for its audit fields, which passages contain a normalized gold
+	// answer: that is exactly this teacher's score, so reuse it instead of normalizing twice.
+	s := teachers.Build(c, t.id, nil, nil)
 	raw := make([]float64, len(c.Docs))
-	for i, d := range c.Docs {
-		if textnorm.ContainsAny(d.Contents, answers) {
+	for i, m := range s.AnswerMatch {
+		if m {
 			raw[i] = 1
 		}
 	}
-	return teachers.Build(c, t.id, raw, teachers.Softmax(raw, t.id.Temperature)), nil
+	s.TeacherScores = raw
+	s.Scores = teachers.Softmax(raw, t.id.Temperature)
+	return s, nil
 }
 
 var errNoAnswers = errors.New("nothing to match")
