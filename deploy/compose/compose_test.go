@@ -31,7 +31,7 @@ type composeFile struct {
 			Replicas *int `yaml:"replicas"`
 		} `yaml:"deploy"`
 		Volumes []string `yaml:"volumes"` // docker-compose v1 prints SOURCE:TARGET[:MODE]
-		Build *struct {
+		Build   *struct {
 			Context    string `yaml:"context"`
 			Dockerfile string `yaml:"dockerfile"`
 		} `yaml:"build"`
