@@ -222,26 +222,12 @@ func (p *Processor) round(ctx context.Context) ([]streams.Message, error) {
 		if a, err = tr.Adapter(ci); err != nil {
 			return nil, err
 		}
-		b, err := a.Marshal()
+		path := filepath.Join(p.o.Dir, fmt.Sprintf("adapter-v%06d.safetensors", ci.Version))
+		msg, err := PublishCheckpoint(a, path, p.o.UpdatesTopic, p.base, r.Records, r.Steps)
 		if err != nil {
 			return nil, err
 		}
-		path := filepath.Join(p.o.Dir, fmt.Sprintf("adapter-v%06d.safetensors", ci.Version))
-		if err := adapter.WriteFileAtomic(path, b); err != nil {
-			return nil, fmt.Errorf("train stage: checkpoint: %w", err)
-		}
-		sum := sha256.Sum256(b)
-		u := Update{SchemaVersion: UpdateVersion, Version: ci.Version, AdapterVersion: a.Version(), BaseEmbedder: ci.BaseEmbedder,
-			Path: path, SHA256: hex.EncodeToString(sum[:]), Metrics: metrics, Baseline: p.base, Records: r.Records, Steps: r.Steps,
-			Time: time.Now().UTC()}
-		if len(b) <= MaxInline {
-			u.Checkpoint = b
-		}
-		v, err := json.Marshal(u)
-		if err != nil {
-			return nil, streams.Permanent("encode", err)
-		}
-		out = append(out, streams.Message{Topic: p.o.UpdatesTopic, Key: []byte(UpdateKey), Value: v})
+		out = append(out, msg)
 		p.version, p.current = ci.Version, metrics
 		r.Published, r.Path = true, path
 	}
@@ -251,4 +237,28 @@ func (p *Processor) round(ctx context.Context) ([]streams.Message, error) {
 		p.o.OnRound(r)
 	}
 	return out, nil
+}
+
+// PublishCheckpoint writes a's checkpoint to path atomically and returns the Update message for
+// topic (the checkpoint inline when it fits in MaxInline).
+func PublishCheckpoint(a *adapter.Linear, path, topic string, baseline map[string]float64, records, steps int) (streams.Message, error) {
+	b, err := a.Marshal()
+	if err != nil {
+		return streams.Message{}, err
+	}
+	if err := adapter.WriteFileAtomic(path, b); err != nil {
+		return streams.Message{}, fmt.Errorf("train stage: checkpoint: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	u := Update{SchemaVersion: UpdateVersion, Version: a.Meta.Version, AdapterVersion: a.Version(), BaseEmbedder: a.Meta.BaseEmbedder,
+		Path: path, SHA256: hex.EncodeToString(sum[:]), Metrics: a.Meta.Metrics, Baseline: baseline, Records: records, Steps: steps,
+		Time: time.Now().UTC()}
+	if len(b) <= MaxInline {
+		u.Checkpoint = b
+	}
+	v, err := json.Marshal(u)
+	if err != nil {
+		return streams.Message{}, streams.Permanent("encode", err)
+	}
+	return streams.Message{Topic: topic, Key: []byte(UpdateKey), Value: v}, nil
 }
