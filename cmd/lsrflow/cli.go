@@ -42,6 +42,7 @@ func commands() []*command {
 		serveCmd(),
 		synthCmd(),
 		topicsCmd(),
+		trainCmd(),
 		vectorsCmd(),
 		versionCmd(),
 	}

@@ -86,6 +86,7 @@ Bad query lines are dead-lettered (default: R.dead-letters.jsonl next to
 	maxLine := f.Int("max-line-bytes", 1<<20, "longest accepted query line; longer ones are dead-lettered")
 	fusion := f.String("fusion", "sum", "hybrid fusion: sum (min-max normalized scores; the better one on QED) or rrf (reciprocal rank, k=60)")
 	denseW := f.Float64("dense-weight", 1, "hybrid: weight of the dense list (BM25's is 1)")
+	adapterPath := f.String("adapter", "", "dense: query adapter checkpoint (lsrflow train) applied to query embeddings")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -116,6 +117,17 @@ Bad query lines are dead-lettered (default: R.dead-letters.jsonl next to
 		return err
 	}
 	defer ix.Close()
+	if *adapterPath != "" {
+		dr, ok := r.(*dense.Retriever)
+		if !ok {
+			return usagef("--adapter needs --method dense")
+		}
+		a, err := loadAdapterFor(*adapterPath, dr)
+		if err != nil {
+			return err
+		}
+		dr.SetAdapter(a)
+	}
 	st, err := retrieval.RetrieveFile(ctx, r, retrieval.RetrieveFileOptions{
 		Queries: *queries, Out: *out, DeadLetters: *dead, TopK: *topk, Workers: *workers,
 		MaxLineBytes: *maxLine, Progress: sio.err,
