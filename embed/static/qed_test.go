@@ -59,7 +59,6 @@ func loadGlove(t testing.TB) *Vectors {
 // vectors) and returns the share of questions with a gold document in the top k, per k.
 func goldRecall(t testing.TB, s *SIF, ks []int) map[int]float64 {
 	t.Helper()
-	type doc struct{ ID, Contents string }
 	docs := readJSONL[struct {
 		ID       string `json:"id"`
 		Contents string `json:"contents"`

@@ -178,11 +178,4 @@ func TestPrefixReuseSavesTokens(t *testing.T) {
 	}
 }
 
-func lastN(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[len(s)-n:]
-}
-
 func testTempDir() (string, error) { return os.MkdirTemp("", "lsrflow-gguf-test-") }
