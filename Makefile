@@ -25,9 +25,12 @@ test-race: setup
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
+STATICCHECK := $(shell go env GOPATH)/bin/staticcheck
 lint:
 	go vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	@test -x $(STATICCHECK) || GOFLAGS= go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+	$(STATICCHECK) ./...
 
 bench:
 	go test -run '^$$' -bench . -benchtime 3x ./...
