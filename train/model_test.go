@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
-
 )
 
 func randomObjective(rng *rand.Rand, d, rows, items int, cosine bool) *Objective {
@@ -123,7 +122,6 @@ func TestLossIsPerQuery(t *testing.T) {
 	}
 }
 
-
 // TestTrainingIsDeterministic: the same seed gives bit-identical parameters; another seed not.
 func TestTrainingIsDeterministic(t *testing.T) {
 	run := func(seed uint64) *Params {
@@ -171,4 +169,3 @@ func TestTrainingIsDeterministic(t *testing.T) {
 		t.Fatal("different seeds, identical parameters")
 	}
 }
-

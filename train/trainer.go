@@ -29,7 +29,7 @@ type Config struct {
 
 // DefaultConfig is what the QED test measured (see train/qed_test.go).
 func DefaultConfig() Config {
-	return Config{Steps: 2000, Batch: 64, LR: 5e-4, Gamma: 0.05, L2: 0.1, Negatives: 64, Seed: 1}
+	return Config{Steps: 2000, Batch: 64, LR: 5e-4, Gamma: 0.02, L2: 0.1, Negatives: 64, Seed: 1}
 }
 
 // WithDefaults fills zero fields from DefaultConfig.
