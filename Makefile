@@ -65,3 +65,14 @@ fuzz:
 	    go test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; \
 	done
+
+# Crash test (issue 5): SIGKILL `bin/lsrflow synth` at 20 random points over 2,000 NQ-open dev
+# questions (bm25 + answer-match over the QED corpus), restart it each time, and compare
+# scored.jsonl, scored.parquet and the dead letters with an uninterrupted run; on the embedded
+# transport and on Kafka (`lsrflow broker`). `go test ./tests/...` runs a short version.
+CRASH_QUERIES ?= 2000
+CRASH_KILLS ?= 20
+.PHONY: crash-test
+crash-test: build
+	LSRFLOW_BIN=$(CURDIR)/bin/lsrflow LSRFLOW_CRASH_QUERIES=$(CRASH_QUERIES) LSRFLOW_CRASH_KILLS=$(CRASH_KILLS) \
+		go test -count=1 -v -timeout 30m -run '^TestCrash' ./tests/

@@ -1,0 +1,380 @@
+package tests
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lsrflow/lsrflow/internal/testenv"
+	"github.com/lsrflow/lsrflow/schemas"
+	"github.com/lsrflow/lsrflow/sinks/parquet"
+)
+
+// The crash test of issue 5: `lsrflow synth` (bm25 + answer-match over the QED corpus, NQ-open
+// dev questions) is SIGKILLed at random points and restarted each time; the final output must
+// equal an uninterrupted run's: the same ids, none missing, none twice, identical records, in
+// scored.jsonl and in scored.parquet, and the same dead letters.
+//
+// Knobs (environment): LSRFLOW_BIN (binary under test; default: build ./cmd/lsrflow into a temp
+// dir), LSRFLOW_CRASH_QUERIES (default 300), LSRFLOW_CRASH_KILLS (default 5),
+// LSRFLOW_CRASH_SEED (default: time). `make crash-test` runs 2,000 queries and 20 kills.
+
+func envInt(t *testing.T, name string, def int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("%s=%q: want a positive integer", name, v)
+	}
+	return n
+}
+
+// lsrflowBin returns the binary under test, building it when LSRFLOW_BIN is not set.
+func lsrflowBin(t *testing.T) string {
+	t.Helper()
+	if b := os.Getenv("LSRFLOW_BIN"); b != "" {
+		if _, err := os.Stat(b); err != nil {
+			t.Fatalf("LSRFLOW_BIN=%s: %v (run `make build`)", b, err)
+		}
+		return b
+	}
+	root := testenv.RepoRoot(t)
+	faiss := testenv.CachePath(t, "faiss", "faiss", "lib")
+	cache := filepath.Dir(filepath.Dir(faiss))
+	bin := filepath.Join(t.TempDir(), "lsrflow")
+	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "./cmd/lsrflow")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(),
+		"CGO_CFLAGS=-I"+filepath.Join(cache, "faiss", "include"),
+		"CGO_LDFLAGS=-L"+faiss+" -lfaiss_c /usr/lib/x86_64-linux-gnu/libfaiss.a -lopenblas -lgomp -lstdc++ -lm")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/lsrflow: %v\n%s", err, out)
+	}
+	return bin
+}
+
+type crashEnv struct {
+	bin, index, queries string
+	n                   int
+}
+
+func setupCrash(t *testing.T) crashEnv {
+	t.Helper()
+	corpus := testenv.SharedFile(t, "data/qed/corpus.jsonl")
+	dev := testenv.SharedFile(t, "data/nq-open/dev.jsonl")
+	n := envInt(t, "LSRFLOW_CRASH_QUERIES", 300)
+	bin := lsrflowBin(t)
+	dir := t.TempDir()
+	// the first n questions of NQ-open dev (a temp file: shared data is never copied into the repo)
+	src, err := os.ReadFile(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.SplitAfter(src, []byte("\n"))
+	if len(lines) < n {
+		t.Fatalf("%s has %d lines, want %d", dev, len(lines), n)
+	}
+	queries := filepath.Join(dir, "queries.jsonl")
+	if err := os.WriteFile(queries, bytes.Join(lines[:n], nil), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	index := filepath.Join(dir, "index")
+	run(t, bin, "index", "--corpus", corpus, "--out", index)
+	return crashEnv{bin: bin, index: index, queries: queries, n: n}
+}
+
+func run(t *testing.T, bin string, args ...string) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), bin, args...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("lsrflow %v: %v\n%s", args, err, out)
+	}
+}
+
+func (e crashEnv) synthArgs(out string, extra ...string) []string {
+	return append([]string{"synth", "--index", e.index, "--queries", e.queries, "--teacher", "answer-match",
+		"--topk", "20", "--out", out}, extra...)
+}
+
+// countLines counts complete lines of path (0 when it does not exist yet).
+func countLines(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	return bytes.Count(b, []byte("\n"))
+}
+
+// killLoop starts synth again and again, killing it with SIGKILL at kills random points: most
+// once scored.jsonl holds a random number of records, some a random few milliseconds after
+// start (startup, catch-up of the Parquet sink, resume). It returns the number of real kills
+// (processes that died of the signal rather than finishing first).
+func killLoop(t *testing.T, bin string, args []string, out string, total, kills int, rng *rand.Rand, env []string) int {
+	t.Helper()
+	targets := make([]int, kills)
+	for i := range targets {
+		targets[i] = rng.IntN(total * 95 / 100)
+	}
+	sort.Ints(targets)
+	scoredPath := filepath.Join(out, "scored.jsonl")
+	killed := 0
+	for i, target := range targets {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), env...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(exited) }()
+		timeBased := rng.IntN(4) == 0
+		delay := time.Duration(rng.IntN(400)) * time.Millisecond
+		start := time.Now()
+		deadline := start.Add(120 * time.Second)
+	wait:
+		for {
+			select {
+			case <-exited:
+				break wait
+			case <-time.After(2 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("kill %d: synth made no progress to %d records in 120 s", i, target)
+			}
+			if timeBased {
+				if time.Since(start) >= delay {
+					break
+				}
+				continue
+			}
+			if countLines(scoredPath) >= target {
+				break
+			}
+		}
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		<-exited
+		ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+		if ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+			killed++
+			t.Logf("kill %2d: %s, %d records in scored.jsonl", i+1, map[bool]string{true: fmt.Sprintf("after %v", delay), false: fmt.Sprintf("at >= %d records", target)}[timeBased], countLines(scoredPath))
+		} else {
+			t.Logf("kill %2d: synth exited first (%v): %s", i+1, cmd.ProcessState, lastLine(stderr.Bytes()))
+		}
+	}
+	return killed
+}
+
+func lastLine(b []byte) string {
+	b = bytes.TrimSpace(b)
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		b = b[i+1:]
+	}
+	return string(b)
+}
+
+// readScoredLines returns the records of scored.jsonl by id, failing on a duplicate id or an
+// undecodable line.
+func readScoredLines(t *testing.T, path string) map[string]schemas.Scored {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[string]schemas.Scored{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		s, err := schemas.DecodeScored(sc.Bytes())
+		if err != nil {
+			t.Fatalf("%s: bad line: %v", path, err)
+		}
+		if _, dup := out[s.ID]; dup {
+			t.Fatalf("%s: id %s appears twice", path, s.ID)
+		}
+		out[s.ID] = s
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func readParquetByID(t *testing.T, dir string) map[string]schemas.Scored {
+	t.Helper()
+	if ents, _ := filepath.Glob(filepath.Join(dir, ".scored.parts")); len(ents) != 0 {
+		t.Fatalf("%s: parquet parts left after the final run: %v", dir, ents)
+	}
+	recs, err := parquet.ReadFile(t.Context(), filepath.Join(dir, "scored.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]schemas.Scored{}
+	for _, r := range recs {
+		if _, dup := out[r.ID]; dup {
+			t.Fatalf("%s/scored.parquet: id %s appears twice", dir, r.ID)
+		}
+		out[r.ID] = r
+	}
+	return out
+}
+
+func deadKeys(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, l := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		if len(l) == 0 {
+			continue
+		}
+		d, err := schemas.DecodeDeadLetter(l)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		keys = append(keys, d.Stage+"/"+d.Reason+"/"+d.DedupKey())
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// compareOutputs checks the crashed-and-resumed output directory against the reference.
+func compareOutputs(t *testing.T, ref, got string) {
+	t.Helper()
+	for name, read := range map[string]func(*testing.T, string) map[string]schemas.Scored{
+		"scored.jsonl": func(t *testing.T, d string) map[string]schemas.Scored {
+			return readScoredLines(t, filepath.Join(d, "scored.jsonl"))
+		},
+		"scored.parquet": readParquetByID,
+	} {
+		want, have := read(t, ref), read(t, got)
+		missing, extra, differ := 0, 0, 0
+		for id, w := range want {
+			h, ok := have[id]
+			switch {
+			case !ok:
+				missing++
+			case !reflect.DeepEqual(h, w):
+				differ++
+				if differ == 1 {
+					t.Errorf("%s: record %s differs:\n got %+v\nwant %+v", name, id, h, w)
+				}
+			}
+		}
+		for id := range have {
+			if _, ok := want[id]; !ok {
+				extra++
+			}
+		}
+		t.Logf("%s: %d records (uninterrupted %d): %d missing, %d extra, %d differing", name, len(have), len(want), missing, extra, differ)
+		if missing+extra+differ > 0 {
+			t.Errorf("%s: %d missing, %d extra, %d differing records", name, missing, extra, differ)
+		}
+	}
+	if a, b := deadKeys(t, filepath.Join(ref, "dead-letters.jsonl")), deadKeys(t, filepath.Join(got, "dead-letters.jsonl")); !reflect.DeepEqual(a, b) {
+		t.Errorf("dead letters differ:\nuninterrupted %v\nresumed       %v", a, b)
+	}
+}
+
+func crashRNG(t *testing.T) *rand.Rand {
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("LSRFLOW_CRASH_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("LSRFLOW_CRASH_SEED=%q: %v", s, err)
+		}
+		seed = v
+	}
+	t.Logf("seed %d (LSRFLOW_CRASH_SEED to repeat)", seed)
+	return rand.New(rand.NewPCG(seed, 5))
+}
+
+func TestCrashEmbedded(t *testing.T) {
+	e := setupCrash(t)
+	kills := envInt(t, "LSRFLOW_CRASH_KILLS", 5)
+	rng := crashRNG(t)
+	ref := filepath.Join(t.TempDir(), "ref")
+	start := time.Now()
+	run(t, e.bin, e.synthArgs(ref)...)
+	t.Logf("uninterrupted run: %d queries in %v", e.n, time.Since(start).Round(time.Millisecond))
+
+	out := filepath.Join(t.TempDir(), "crash")
+	killed := killLoop(t, e.bin, e.synthArgs(out), out, e.n, kills, rng, nil)
+	run(t, e.bin, e.synthArgs(out)...) // the final, uninterrupted restart
+	t.Logf("%d of %d kill points hit a running synth", killed, kills)
+	if killed < kills*3/4 {
+		t.Fatalf("only %d of %d kills hit a running process", killed, kills)
+	}
+	compareOutputs(t, ref, out)
+}
+
+// freePort returns a free TCP port on 127.0.0.1.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startBroker runs `lsrflow broker` (kfake, the Kafka wire protocol) as its own process, which
+// outlives every killed synth.
+func startBroker(t *testing.T, bin string) string {
+	t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cmd := exec.Command(bin, "broker", "--addr", addr)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for i := 0; i < 200; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return addr
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("broker did not listen on %s: %s", addr, logs.String())
+	return ""
+}
+
+func TestCrashKafka(t *testing.T) {
+	e := setupCrash(t)
+	kills := envInt(t, "LSRFLOW_CRASH_KILLS", 5)
+	rng := crashRNG(t)
+	ref := filepath.Join(t.TempDir(), "ref")
+	run(t, e.bin, e.synthArgs(ref)...)
+
+	brokers := startBroker(t, e.bin)
+	out := filepath.Join(t.TempDir(), "crash")
+	args := e.synthArgs(out, "--brokers", brokers)
+	start := time.Now()
+	killed := killLoop(t, e.bin, args, out, e.n, kills, rng, nil)
+	run(t, e.bin, args...)
+	t.Logf("%d of %d kill points hit a running synth on Kafka; total %v", killed, kills, time.Since(start).Round(time.Millisecond))
+	if killed < kills*3/4 {
+		t.Fatalf("only %d of %d kills hit a running process", killed, kills)
+	}
+	compareOutputs(t, ref, out)
+}
