@@ -78,6 +78,9 @@ type Options struct {
 	// Force trains on evaluation questions anyway (counted in EvalOverlap).
 	Force   bool
 	OnRound func(Round)
+	// Evaluate replaces Evaluator.Eval (custom metrics; tests). Evaluator still supplies the
+	// evaluation questions (leakage guard) and the cutoffs.
+	Evaluate func(ctx context.Context, a *adapter.Linear) (map[string]float64, error)
 	// Now is the clock (tests).
 	Now func() time.Time
 }
@@ -116,6 +119,9 @@ func New(ctx context.Context, o Options) (*Processor, error) {
 		o.Now = time.Now
 	}
 	p := &Processor{o: o, guard: train.NewLeakGuard(), last: o.Now(), evaluate: o.Evaluator.Eval}
+	if o.Evaluate != nil {
+		p.evaluate = o.Evaluate
+	}
 	for _, q := range o.Evaluator.Queries {
 		p.guard.Add(q.ID, q.Question)
 	}
