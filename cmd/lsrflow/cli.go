@@ -36,6 +36,7 @@ func commands() []*command {
 		indexCmd(),
 		modelCmd(),
 		ragCmd(),
+		reindexCmd(),
 		reportCmd(),
 		retrieveCmd(),
 		runCmd(),
