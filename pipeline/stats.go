@@ -85,6 +85,7 @@ func (s *stageStats) writeLoop(path string, every time.Duration) (stop func()) {
 			_ = enc.Encode(l)
 		}
 	}
+	write() // a first sample at the start, so that even a short run has a rate
 	go func() {
 		defer close(finished)
 		t := time.NewTicker(every)

@@ -38,6 +38,8 @@ const (
 	MetricsFile      = "metrics.jsonl"
 	SummaryFile      = "summary.json"
 	defaultPartition = 3
+	// evalGrace bounds how long a finished run waits for the evaluate stage to catch up.
+	evalGrace = 5 * time.Second
 )
 
 // QueryFormat says how the query file is read.
@@ -234,6 +236,14 @@ func Synth(ctx context.Context, o SynthOptions) (Summary, error) {
 	if o.Evaluator != nil {
 		deps.Evaluator = o.Evaluator
 	}
+	// The evaluate stage reads the candidates topic on its own; the run waits (briefly) for it
+	// to have seen every candidate set, so that eval-stream.json covers the whole run.
+	evaluated := newDoneSet()
+	evalExpected := make(map[string]struct{}, len(pending))
+	for _, q := range pending {
+		evalExpected[queryKey(q.ID)] = struct{}{}
+	}
+	evaluated.expect(evalExpected)
 	var stages []streams.Stage
 	for _, name := range StageNames() {
 		if name == StageEvaluate && o.Evaluator == nil {
@@ -243,7 +253,14 @@ func Synth(ctx context.Context, o SynthOptions) (Summary, error) {
 		if err != nil {
 			return sum, err
 		}
-		st.OnDone = stats.observe(st.Name)
+		observe := stats.observe(st.Name)
+		st.OnDone = observe
+		if name == StageEvaluate {
+			st.OnDone = func(in streams.Message, outs []streams.Message, dead bool) {
+				observe(in, outs, dead)
+				evaluated.finish(queryKey(string(in.Key)), nil)
+			}
+		}
 		stages = append(stages, st)
 	}
 	var wg sync.WaitGroup
@@ -258,6 +275,10 @@ func Synth(ctx context.Context, o SynthOptions) (Summary, error) {
 			}
 		}()
 	}
+	stats.add(StageIngest, 0, 0, 0)
+	for _, st := range stages {
+		stats.add(st.Name, 0, 0, 0) // every stage appears in the first sample
+	}
 	stopMetrics := stats.writeLoop(filepath.Join(o.OutDir, MetricsFile), time.Second)
 
 	// Ingest: dead letters for bad lines, then the pending queries, in batches.
@@ -268,6 +289,15 @@ func Synth(ctx context.Context, o SynthOptions) (Summary, error) {
 		select {
 		case <-done.all:
 		case <-runCtx.Done():
+		}
+		if o.Evaluator != nil && runCtx.Err() == nil {
+			// Candidate sets that were dead-lettered later (teach) were still evaluated; ones
+			// dead-lettered by retrieve never reach it, hence the bound.
+			select {
+			case <-evaluated.all:
+			case <-time.After(evalGrace):
+			case <-runCtx.Done():
+			}
 		}
 	}
 	cancel()
@@ -487,13 +517,14 @@ func Ingest(ctx context.Context, o IngestOptions) (Summary, error) {
 }
 
 // writeEvalStream writes what the evaluate stage measured on this run's candidate sets, as an
-// eval-*.json file `lsrflow report` plots (label "stream").
+// eval-*.json file `lsrflow report` plots. These are the run's own (training) questions, so
+// the label says so: held-out numbers come from `lsrflow eval` on an evaluation set.
 func writeEvalStream(path string, ev *evaluate.Processor, info schemas.RetrieverInfo) error {
 	m, n := ev.Snapshot(info.Version)
 	if n == 0 {
 		return nil
 	}
-	out := map[string]any{"label": "stream", "kind": "retrieval", "n": n, "retriever": info.Method, "retriever_version": info.Version}
+	out := map[string]any{"label": "stream (train)", "kind": "retrieval", "n": n, "retriever": info.Method, "retriever_version": info.Version}
 	for k, v := range m {
 		out[k] = v
 	}

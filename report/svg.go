@@ -27,6 +27,10 @@ type frame struct {
 	b                      strings.Builder
 	x0, x1, y0, y1         float64 // data ranges
 	left, right, top, bott float64 // pixel box
+	// header is the opening <svg> tag without its height; done() adds the height, which grows
+	// by one row per legend line so the legend sits under the plot, never over the data.
+	id, title, color string
+	legendRows       int
 }
 
 func newFrame(id, title, color string, x0, x1, y0, y1 float64) *frame {
@@ -37,8 +41,7 @@ func newFrame(id, title, color string, x0, x1, y0, y1 float64) *frame {
 	if f.y1 <= f.y0 {
 		f.y1 = f.y0 + 1
 	}
-	fmt.Fprintf(&f.b, `<svg class="plot" id="%s" data-color="%s" xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="%s">`,
-		id, color, plotW, plotH, plotW, plotH, esc(title))
+	f.id, f.title, f.color = id, title, color
 	fmt.Fprintf(&f.b, `<rect x="%g" y="%g" width="%g" height="%g" fill="#fafafa" stroke="#bbb"/>`, f.left, f.top, f.right-f.left, f.bott-f.top)
 	return f
 }
@@ -66,14 +69,23 @@ func (f *frame) xTitle(s string) {
 	fmt.Fprintf(&f.b, `<text x="%g" y="%g" font-size="11" text-anchor="middle" fill="#333">%s</text>`, (f.left+f.right)/2, f.bott+34, esc(s))
 }
 
+const legendPerRow, legendColW, legendRowH = 3, 190, 18
+
+// legend places entry i below the x-axis title, legendPerRow entries per row.
 func (f *frame) legend(i int, color, name string) {
-	x := f.left + 10 + float64(i%4)*140
-	y := f.top + 14 + float64(i/4)*16
+	row := i / legendPerRow
+	x := f.left + float64(i%legendPerRow)*legendColW
+	y := float64(plotH) + 14 + float64(row)*legendRowH
+	f.legendRows = max(f.legendRows, row+1)
 	fmt.Fprintf(&f.b, `<rect x="%g" y="%g" width="12" height="12" fill="%s"/><text x="%g" y="%g" font-size="12" fill="#222">%s</text>`,
 		x, y-10, color, x+16, y, esc(name))
 }
 
-func (f *frame) done() string { f.b.WriteString(`</svg>`); return f.b.String() }
+func (f *frame) done() string {
+	h := plotH + 10 + f.legendRows*legendRowH
+	return fmt.Sprintf(`<svg class="plot" id="%s" data-color="%s" xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="%s">`,
+		f.id, f.color, plotW, h, plotW, h, esc(f.title)) + f.b.String() + `</svg>`
+}
 
 func esc(s string) string { return html.EscapeString(s) }
 
@@ -216,12 +228,12 @@ func deadLetterSVG(counts []DeadLetterCount) string {
 	for _, c := range counts {
 		hi = max(hi, c.Count)
 	}
-	f := &frame{left: 200, right: plotW - marginR, top: marginT, bott: plotH - mgB, x0: 0, x1: float64(niceCeil(hi)), y0: 0, y1: 1}
-	fmt.Fprintf(&f.b, `<svg class="plot" id="plot-deadletters" data-color="%s" xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="dead letters">`,
-		deadColor, plotW, plotH, plotW, plotH)
+	f := &frame{left: 200, right: plotW - marginR, top: marginT, bott: plotH - mgB, x0: 0, x1: float64(niceCeil(hi)), y0: 0, y1: 1,
+		id: "plot-deadletters", title: "dead letters", color: deadColor}
 	fmt.Fprintf(&f.b, `<rect x="%g" y="%g" width="%g" height="%g" fill="#fafafa" stroke="#bbb"/>`, f.left, f.top, f.right-f.left, f.bott-f.top)
-	for i := 0; i <= 4; i++ {
-		v := f.x1 * float64(i) / 4
+	steps := min(4, int(f.x1)) // counts are whole numbers: no repeated, rounded tick labels
+	for i := 0; i <= steps; i++ {
+		v := f.x1 * float64(i) / float64(steps)
 		x := f.X(v)
 		fmt.Fprintf(&f.b, `<line x1="%.1f" x2="%.1f" y1="%g" y2="%g" stroke="#ddd"/>`, x, x, f.top, f.bott)
 		f.xLabel(x, fmt.Sprintf("%.0f", v))

@@ -33,6 +33,13 @@ $bin eval --retrieval $out/retrieve-before.jsonl --k 1,5,20 --train deploy/demo/
   | python3 -c 'import json,sys; d=json.load(sys.stdin); d["label"]="before"; print(json.dumps(d))' > $run/eval-before.json
 cat $run/eval-before.json
 
+step "4. training: query adapter from the scored stream, then evaluation after"
+$bin train --index $out/index --data $run/scored.parquet --out $out/adapter.safetensors --eval deploy/demo/test.jsonl --steps 1000
+$bin retrieve --index $out/index --queries deploy/demo/test.jsonl --method dense --adapter $out/adapter.safetensors --topk 20 --out $out/retrieve-after.jsonl
+$bin eval --retrieval $out/retrieve-after.jsonl --k 1,5,20 --train deploy/demo/train.jsonl | tail -n 1 \
+  | python3 -c 'import json,sys; d=json.load(sys.stdin); d["label"]="after"; print(json.dumps(d))' > $run/eval-after.json
+cat $run/eval-after.json
+
 step "5. report"
 $bin report --run $run --out $out/report.html
 printf '\nDone. Open %s/report.html; training data in %s/scored.jsonl and %s/scored.parquet\n' "$out" "$run" "$run"
