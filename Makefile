@@ -15,9 +15,12 @@ build:
 setup:
 	bash scripts/setup.sh
 
+# The README's test command: installs what it needs, then vet, every test, and a short fuzz
+# pass over every decoder of outside input (make fuzz FUZZTIME=60s for the long one).
 test: setup build
 	go vet ./...
 	go test -count=1 -shuffle=on -timeout 25m ./...
+	$(MAKE) --no-print-directory fuzz FUZZTIME=2s
 
 test-race: setup
 	go test -race -count=1 ./...
