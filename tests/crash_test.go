@@ -43,7 +43,8 @@ func envInt(t *testing.T, name string, def int) int {
 	return n
 }
 
-// lsrflowBin returns the binary under test, building it when LSRFLOW_BIN is not set.
+// lsrflowBin returns the binary under test: $LSRFLOW_BIN, or ./cmd/lsrflow built once per
+// test run into a temp dir (removed by TestMain).
 func lsrflowBin(t *testing.T) string {
 	t.Helper()
 	if b := os.Getenv("LSRFLOW_BIN"); b != "" {
@@ -55,16 +56,29 @@ func lsrflowBin(t *testing.T) string {
 	root := testenv.RepoRoot(t)
 	faiss := testenv.CachePath(t, "faiss", "faiss", "lib")
 	cache := filepath.Dir(filepath.Dir(faiss))
-	bin := filepath.Join(t.TempDir(), "lsrflow")
-	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "./cmd/lsrflow")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(),
-		"CGO_CFLAGS=-I"+filepath.Join(cache, "faiss", "include"),
-		"CGO_LDFLAGS=-L"+faiss+" -lfaiss_c /usr/lib/x86_64-linux-gnu/libfaiss.a -lopenblas -lgomp -lstdc++ -lm")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/lsrflow: %v\n%s", err, out)
+	built.once.Do(func() {
+		dir, err := os.MkdirTemp("", "lsrflow-tests-bin-")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.dir = dir
+		bin := filepath.Join(dir, "lsrflow")
+		cmd := exec.Command("go", "build", "-o", bin, "./cmd/lsrflow")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(),
+			"CGO_CFLAGS=-I"+filepath.Join(cache, "faiss", "include"),
+			"CGO_LDFLAGS=-L"+faiss+" -lfaiss_c /usr/lib/x86_64-linux-gnu/libfaiss.a -lopenblas -lgomp -lstdc++ -lm")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build ./cmd/lsrflow: %v\n%s", err, out)
+			return
+		}
+		built.bin = bin
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
 	}
-	return bin
+	return built.bin
 }
 
 type crashEnv struct {
@@ -361,7 +375,9 @@ func startBroker(t *testing.T, bin string) string {
 
 func TestCrashKafka(t *testing.T) {
 	e := setupCrash(t)
-	kills := envInt(t, "LSRFLOW_CRASH_KILLS", 5)
+	// Every restart on Kafka waits for the group coordinator to expire the killed members
+	// (session timeout, 10 s), so the short version kills fewer times.
+	kills := envInt(t, "LSRFLOW_CRASH_KILLS", 2)
 	rng := crashRNG(t)
 	ref := filepath.Join(t.TempDir(), "ref")
 	run(t, e.bin, e.synthArgs(ref)...)
