@@ -98,7 +98,7 @@ func TestTrainStagePublishesOnlyNotWorse(t *testing.T) {
 			h.Publish("scored", streams.Message{Key: []byte("e1"), Value: b})
 		}
 	}
-	ups := h.WaitFor("updates", 2, 20*time.Second)
+	h.WaitFor("updates", 2, 20*time.Second)
 	dead := h.WaitFor("dead", 1, 10*time.Second)
 	var dl schemas.DeadLetter
 	if err := json.Unmarshal(dead[0].Value, &dl); err != nil || dl.Reason != ptrain.ReasonEvalLeak {
@@ -113,7 +113,8 @@ func TestTrainStagePublishesOnlyNotWorse(t *testing.T) {
 		t.Fatalf("rounds %+v", rounds)
 	}
 	time.Sleep(20 * time.Millisecond)
-	if ups = h.Messages("updates"); len(ups) != 2 {
+	ups := h.Messages("updates")
+	if len(ups) != 2 {
 		t.Fatalf("%d updates, want 2", len(ups))
 	}
 	for i, m := range ups {

@@ -130,9 +130,9 @@ func TestHotSwapKeepsEveryQueryExactlyOnce(t *testing.T) {
 			time.Sleep(time.Millisecond) // keep queries in flight across the swaps
 		}
 	}
-	msgs := h.WaitFor(topics.Candidates, n, 30*time.Second)
+	h.WaitFor(topics.Candidates, n, 30*time.Second)
 	time.Sleep(50 * time.Millisecond) // a duplicate would show up now
-	msgs = h.Messages(topics.Candidates)
+	msgs := h.Messages(topics.Candidates)
 	if len(msgs) != n {
 		t.Fatalf("%d candidate sets for %d queries", len(msgs), n)
 	}
