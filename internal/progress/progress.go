@@ -37,6 +37,9 @@ type Bar struct {
 
 // New starts a Bar writing to w. Output is live only when w is a terminal.
 func New(w io.Writer, label string, total int, opts ...Option) *Bar {
+	if w == nil {
+		w = io.Discard // no writer: count silently
+	}
 	b := &Bar{w: w, label: label, total: total, tty: isTerminal(w), now: time.Now, every: 200 * time.Millisecond}
 	for _, o := range opts {
 		o(b)

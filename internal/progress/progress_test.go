@@ -81,3 +81,12 @@ func TestNilBarIsNoop(t *testing.T) {
 	b.Add(1)
 	b.Done()
 }
+
+func TestNilWriterIsSilent(t *testing.T) {
+	b := New(nil, "x", 3)
+	b.Add(3)
+	b.Done()
+	if b.Count() != 3 {
+		t.Fatalf("Count = %d", b.Count())
+	}
+}
