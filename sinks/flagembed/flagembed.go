@@ -18,7 +18,8 @@ type SplitMode string
 
 // Split modes.
 const (
-	// SplitTop takes the N passages with the highest teacher probability as positives.
+	// SplitTop takes the N passages with the highest teacher probability as positives (only
+	// those above the record's lowest probability: a flat distribution has no positive).
 	SplitTop SplitMode = "top"
 	// SplitThreshold takes every passage whose teacher probability is >= Threshold.
 	SplitThreshold SplitMode = "threshold"
@@ -82,9 +83,15 @@ func (sp Split) Apply(s schemas.Scored) (pos, neg []int) {
 	isPos := make([]bool, n)
 	switch sp.Mode {
 	case SplitTop:
+		// Only passages the teacher prefers count: above the lowest probability of the record,
+		// so a flat distribution (a teacher that found nothing) yields no positive.
 		order := byProb(s)
+		floor := 0.0
+		if len(order) > 0 {
+			floor = s.Scores[order[len(order)-1]]
+		}
 		for _, i := range order[:min(sp.N, len(order))] {
-			if s.Scores[i] > 0 {
+			if s.Scores[i] > floor {
 				isPos[i] = true
 			}
 		}

@@ -55,6 +55,10 @@ func TestSplits(t *testing.T) {
 		{Split{Mode: SplitAnswerMatch}, []int{3, 0}, []int{1, 2}},
 		{Split{Mode: SplitAnswerMatch, MaxNeg: 1}, []int{3, 0}, []int{1}},
 	}
+	flat := schemas.Scored{Pos: []string{"A", "B"}, Scores: []float64{0.5, 0.5}}
+	if pos, neg := (Split{Mode: SplitTop, N: 1}).Apply(flat); len(pos) != 0 || len(neg) != 2 {
+		t.Errorf("flat distribution: pos %v neg %v, want no positive", pos, neg)
+	}
 	for _, c := range cases {
 		pos, neg := c.split.Apply(s)
 		if !reflect.DeepEqual(pos, c.pos) || !reflect.DeepEqual(neg, c.neg) {
