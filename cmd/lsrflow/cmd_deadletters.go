@@ -138,13 +138,22 @@ func deadletterStats(ctx context.Context, sio stdio, args []string) error {
 	return tw.Flush()
 }
 
-// replayLine turns a dead letter's payload into one input line: JSON payloads are compacted
-// (so a pretty-printed payload still fits on one line); other payloads are kept as they are
-// unless they span lines, which a line reader could not read back as one record.
-func replayLine(payload []byte) ([]byte, bool) {
+// replayLine turns a dead letter's payload into one input line. With asQuery, a payload that
+// is a candidate set (a dead letter of the teach stage) becomes its query record again, so that
+// a query reader re-runs retrieval and teaching for it. JSON payloads are compacted (so a
+// pretty-printed payload still fits on one line); other payloads are kept as they are unless
+// they span lines, which a line reader could not read back as one record.
+func replayLine(payload []byte, asQuery bool) ([]byte, bool) {
 	p := bytes.TrimSpace(payload)
 	if len(p) == 0 {
 		return nil, false
+	}
+	if asQuery {
+		if c, err := schemas.DecodeCandidates(p); err == nil {
+			if b, err := schemas.Encode(c.Query); err == nil {
+				return b, true
+			}
+		}
 	}
 	if json.Valid(p) {
 		var buf bytes.Buffer
@@ -170,6 +179,7 @@ func deadletterReplay(ctx context.Context, sio stdio, args []string) error {
 	reason := f.String("reason", "", "replay only dead letters with this reason")
 	brokers := f.String("brokers", "", "Kafka bootstrap brokers host:port[,host:port]: publish instead of writing a file")
 	topic := f.String("topic", "", "Kafka topic to publish to (with --brokers)")
+	as := f.String("as", "auto", "query: turn candidate-set payloads (teach stage) back into query lines; raw: payloads as they are; auto: query for --out, raw for --brokers")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -185,6 +195,16 @@ func deadletterReplay(ctx context.Context, sio stdio, args []string) error {
 	if *brokers != "" && *topic == "" {
 		return usagef("--topic is required with --brokers")
 	}
+	asQuery := *out != ""
+	switch *as {
+	case "auto":
+	case "query":
+		asQuery = true
+	case "raw":
+		asQuery = false
+	default:
+		return usagef("--as %q: want auto, query or raw", *as)
+	}
 
 	type payload struct {
 		key  []byte
@@ -198,7 +218,7 @@ func deadletterReplay(ctx context.Context, sio stdio, args []string) error {
 			return
 		}
 		matched++
-		line, ok := replayLine(d.Payload)
+		line, ok := replayLine(d.Payload, asQuery)
 		if !ok {
 			skipped++
 			return

@@ -123,3 +123,30 @@ func TestDeadlettersReplayToKafka(t *testing.T) {
 		t.Fatalf("%d extra messages (the multi-line payload must not be replayed)", lag)
 	}
 }
+
+// TestDeadlettersReplayCandidates: a teach-stage dead letter carries a candidate set; replayed
+// to a file it becomes the query line again (or stays raw with --as raw).
+func TestDeadlettersReplayCandidates(t *testing.T) {
+	dir := t.TempDir()
+	cand := `{"schema_version":1,"query":{"schema_version":1,"id":"dev_127","question":"how many episodes","golden_answers":["("]},"docs":[{"id":"70","contents":"T\nx","score":1.5}],"retriever":{"method":"bm25"}}`
+	b, _ := json.Marshal(schemas.DeadLetter{Stage: "teach", Reason: "no_gold_answers", Key: "dev_127", Payload: []byte(cand)})
+	in := filepath.Join(dir, "dl.jsonl")
+	if err := os.WriteFile(in, append(b, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "q.jsonl")
+	if code, _, stderr := runMyCLI(t, "deadletters", "replay", "--in", in, "--out", out); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	got, _ := os.ReadFile(out)
+	q, err := schemas.DecodeQuery([]byte(strings.TrimSpace(string(got))))
+	if err != nil || q.ID != "dev_127" || q.Question != "how many episodes" || len(q.GoldenAnswers) != 1 {
+		t.Fatalf("replayed %q -> %+v %v", got, q, err)
+	}
+	if code, _, _ := runMyCLI(t, "deadletters", "replay", "--in", in, "--out", out, "--as", "raw"); code != 0 {
+		t.Fatal("raw replay failed")
+	}
+	if got, _ := os.ReadFile(out); strings.TrimSpace(string(got)) != cand {
+		t.Fatalf("raw replay wrote %q", got)
+	}
+}
