@@ -46,6 +46,9 @@ type Config struct {
 	// Sinks lists extra outputs beside scored.jsonl: "parquet".
 	Sinks []string `yaml:"sinks"`
 	Sync  bool     `yaml:"sync"`
+	// Train, when set, adds the train stage (live retriever refresh; needs retrieval_method
+	// dense).
+	Train *TrainConfig `yaml:"train"`
 
 	dir string // directory of the config file: relative paths resolve against it
 }
@@ -58,6 +61,23 @@ type TeacherConfig struct {
 	Model       string            `yaml:"model"` // model name sent to HTTP servers
 	Backend     string            `yaml:"backend"`
 	Options     map[string]string `yaml:"options"`
+}
+
+// TrainConfig configures the train stage: a query-side adapter learned from the scored stream,
+// evaluated on held-out questions, published as a new retriever version when not worse.
+type TrainConfig struct {
+	// EvalPath holds the held-out questions (FlashRAG jsonl with gold_doc_ids). Required:
+	// an update is published only when it is not worse on them.
+	EvalPath      string  `yaml:"eval_path"`
+	Every         int     `yaml:"every"`           // records per training round (default 256)
+	StepsPerRound int     `yaml:"steps_per_round"` // optimizer steps per round (default 500)
+	CheckpointDir string  `yaml:"checkpoint_dir"`  // default save_dir/checkpoints
+	Force         bool    `yaml:"force"`           // train on evaluation questions anyway (reported)
+	Gamma         float64 `yaml:"gamma"`
+	L2            float64 `yaml:"l2"`
+	LR            float64 `yaml:"lr"`
+	Negatives     int     `yaml:"negatives"`
+	Seed          uint64  `yaml:"seed"`
 }
 
 // StageConfig tunes one stage.
@@ -137,6 +157,17 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("sinks: unknown sink %q (known: jsonl, parquet)", s)
 		}
 	}
+	if c.Train != nil {
+		if c.Train.EvalPath == "" {
+			return errors.New("train: eval_path is required (held-out questions with gold_doc_ids)")
+		}
+		if c.RetrievalMethod != "dense" {
+			return fmt.Errorf("train: the adapter refreshes a dense retriever; retrieval_method is %q", c.RetrievalMethod)
+		}
+		if c.Train.CheckpointDir == "" {
+			c.Train.CheckpointDir = filepath.Join(c.SaveDir, "checkpoints")
+		}
+	}
 	for name := range c.Stages {
 		switch name {
 		case StageRetrieve, StageTeach:
@@ -161,4 +192,8 @@ func (c *Config) ResolvePaths() {
 	c.CorpusPath = c.Resolve(c.CorpusPath)
 	c.IndexPath = c.Resolve(c.IndexPath)
 	c.SaveDir = c.Resolve(c.SaveDir)
+	if c.Train != nil {
+		c.Train.EvalPath = c.Resolve(c.Train.EvalPath)
+		c.Train.CheckpointDir = c.Resolve(c.Train.CheckpointDir)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -32,6 +33,7 @@ const (
 	StageSinkScored  = "sink-scored"
 	StageSinkDead    = "sink-dead-letters"
 	StageEvaluate    = "evaluate"
+	StageTrain       = "train"
 	EvalStreamFile   = "eval-stream.json"
 	ScoredFile       = "scored.jsonl"
 	DeadLettersFile  = "dead-letters.jsonl"
@@ -80,6 +82,14 @@ type SynthOptions struct {
 	// Evaluator, if set, runs as the evaluate stage on the candidates topic; its running
 	// metrics per retriever version are written to eval-stream.json at the end.
 	Evaluator *evaluate.Processor
+	// Trainer, if set, runs as the train stage on the scored topic and publishes retriever
+	// updates; Follow is then started with the retrieve stage's processor and applies them
+	// while the run goes on (live refresh: later queries use the newer retriever).
+	Trainer streams.Processor
+	Follow  func(ctx context.Context, target RetrieverSwapper) error
+	// TrainGrace bounds how long a finished run waits for the train stage to consume the
+	// last records (default 60s).
+	TrainGrace time.Duration
 }
 
 // Summary counts what a run did.
@@ -194,6 +204,7 @@ func Synth(ctx context.Context, o SynthOptions) (Summary, error) {
 		streams.TopicSpec{Name: o.Topics.Scored, Partitions: o.Partitions, ReplicationFactor: 1},
 		streams.TopicSpec{Name: o.Topics.DeadLetters, Partitions: o.Partitions, ReplicationFactor: 1},
 		streams.TopicSpec{Name: o.Topics.Metrics, Partitions: o.Partitions, ReplicationFactor: 1},
+		streams.TopicSpec{Name: o.Topics.Updates, Partitions: 1, ReplicationFactor: 1, Compacted: true},
 	); err != nil {
 		return sum, fmt.Errorf("synth: creating topics: %w", err)
 	}
@@ -236,6 +247,7 @@ func Synth(ctx context.Context, o SynthOptions) (Summary, error) {
 	if o.Evaluator != nil {
 		deps.Evaluator = o.Evaluator
 	}
+	deps.Trainer = o.Trainer
 	// The evaluate stage reads the candidates topic on its own; the run waits (briefly) for it
 	// to have seen every candidate set, so that eval-stream.json covers the whole run.
 	evaluated := newDoneSet()
@@ -244,9 +256,14 @@ func Synth(ctx context.Context, o SynthOptions) (Summary, error) {
 		evalExpected[queryKey(q.ID)] = struct{}{}
 	}
 	evaluated.expect(evalExpected)
+	// The train stage sees scored records only (not dead-lettered queries): it is waited for
+	// with a bound, like evaluate.
+	trained := newDoneSet()
+	trained.expect(maps.Clone(evalExpected))
+	var retrieveProc RetrieverSwapper
 	var stages []streams.Stage
 	for _, name := range StageNames() {
-		if name == StageEvaluate && o.Evaluator == nil {
+		if (name == StageEvaluate && o.Evaluator == nil) || (name == StageTrain && o.Trainer == nil) {
 			continue
 		}
 		st, err := BuildStage(name, deps)
@@ -255,22 +272,42 @@ func Synth(ctx context.Context, o SynthOptions) (Summary, error) {
 		}
 		observe := stats.observe(st.Name)
 		st.OnDone = observe
-		if name == StageEvaluate {
+		switch name {
+		case StageEvaluate:
 			st.OnDone = func(in streams.Message, outs []streams.Message, dead bool) {
 				observe(in, outs, dead)
 				evaluated.finish(queryKey(string(in.Key)), nil)
+			}
+		case StageTrain:
+			st.OnDone = func(in streams.Message, outs []streams.Message, dead bool) {
+				observe(in, outs, dead)
+				trained.finish(queryKey(string(in.Key)), nil)
+			}
+		case StageRetrieve:
+			if o.Follow != nil {
+				retrieveProc, _ = st.Processor.(RetrieverSwapper)
 			}
 		}
 		stages = append(stages, st)
 	}
 	var wg sync.WaitGroup
-	stageErrs := make(chan error, len(stages))
+	stageErrs := make(chan error, len(stages)+1)
 	for _, st := range stages {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if err := runner.Run(runCtx, st); err != nil {
 				stageErrs <- err
+				cancel()
+			}
+		}()
+	}
+	if o.Follow != nil && retrieveProc != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := o.Follow(runCtx, retrieveProc); err != nil {
+				stageErrs <- fmt.Errorf("retriever updates: %w", err)
 				cancel()
 			}
 		}()
@@ -296,6 +333,18 @@ func Synth(ctx context.Context, o SynthOptions) (Summary, error) {
 			select {
 			case <-evaluated.all:
 			case <-time.After(evalGrace):
+			case <-runCtx.Done():
+			}
+		}
+		if o.Trainer != nil && runCtx.Err() == nil {
+			grace := o.TrainGrace
+			if grace <= 0 {
+				grace = 60 * time.Second
+			}
+			select {
+			case <-trained.all:
+			case <-time.After(grace):
+				o.Log.Warn("train stage did not consume every record in time; it resumes from its commits")
 			case <-runCtx.Done():
 			}
 		}

@@ -13,6 +13,9 @@ type Topics struct {
 	DeadLetters string `yaml:"dead_letters"`
 	// Metrics carries the evaluate stage's per-query retrieval metrics.
 	Metrics string `yaml:"metrics"`
+	// Updates carries retriever updates (adapter checkpoints) from train to retrieve;
+	// compacted on Kafka: only the latest version per key matters.
+	Updates string `yaml:"retriever_updates"`
 }
 
 // DefaultTopics returns topic names with a prefix (e.g. a run id) so that runs sharing a Kafka
@@ -27,6 +30,7 @@ func DefaultTopics(prefix string) Topics {
 		Scored:      prefix + "scored",
 		DeadLetters: prefix + "dead-letters",
 		Metrics:     prefix + "metrics",
+		Updates:     prefix + "retriever-updates",
 	}
 }
 

@@ -16,7 +16,12 @@ import (
 
 // StageNames lists the long-running stages of the topology, in data-flow order.
 func StageNames() []string {
-	return []string{StageRetrieve, StageTeach, StageSinkScored, StageSinkDead, StageEvaluate}
+	return []string{StageRetrieve, StageTeach, StageSinkScored, StageSinkDead, StageEvaluate, StageTrain}
+}
+
+// RetrieverSwapper replaces the retriever of a running retrieve stage (a new adapter version).
+type RetrieverSwapper interface {
+	Swap(r retrieval.Retriever)
 }
 
 // StageDeps are what the stages need. A process that runs a single stage (`lsrflow run
@@ -36,6 +41,9 @@ type StageDeps struct {
 	OnDead   func(rec schemas.DeadLetter, isNew bool)
 	// evaluate: consumes candidates, emits per-query metrics to the metrics topic.
 	Evaluator streams.Processor
+	// train: consumes scored records, publishes retriever updates (its messages name the
+	// updates topic themselves).
+	Trainer streams.Processor
 
 	Concurrency map[string]int
 	Retry       streams.Backoff
@@ -88,6 +96,13 @@ func BuildStage(name string, d StageDeps) (streams.Stage, error) {
 		st.Input, st.Output = d.Topics.Candidates, d.Topics.Metrics
 		st.Processor = d.Evaluator
 		st.Concurrency = conc(1)
+	case StageTrain:
+		if d.Trainer == nil {
+			return st, fmt.Errorf("stage %s needs a trainer", name)
+		}
+		st.Input, st.Output = d.Topics.Scored, d.Topics.Updates
+		st.Processor = d.Trainer
+		st.Concurrency = 1 // one model, trained in record order
 	default:
 		return st, fmt.Errorf("unknown stage %q (stages: %s)", name, strings.Join(StageNames(), ", "))
 	}

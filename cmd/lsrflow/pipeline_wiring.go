@@ -19,6 +19,7 @@ import (
 
 	"github.com/lsrflow/lsrflow/pipeline"
 	procevaluate "github.com/lsrflow/lsrflow/processors/evaluate"
+	ptrain "github.com/lsrflow/lsrflow/processors/train"
 	"github.com/lsrflow/lsrflow/retrieval"
 	"github.com/lsrflow/lsrflow/retrieval/bm25"
 	"github.com/lsrflow/lsrflow/retrieval/dense"
@@ -80,15 +81,29 @@ func runSynth(ctx context.Context, sio stdio, c *pipeline.Config, logLevel strin
 	if err != nil {
 		return err
 	}
+	var trainer *ptrain.Processor
+	var follow func(context.Context, pipeline.RetrieverSwapper) error
+	if c.Train != nil {
+		if trainer, follow, err = newTrainStage(ctx, c, ix, r, tr, topics, log); err != nil {
+			return err
+		}
+	}
 	log.Info("synth starting", "queries", c.DatasetPath, "index", c.IndexPath, "method", c.RetrievalMethod,
 		"topk", c.RetrievalTopK, "teacher", teacher.Identity().Method, "transport", c.Transport, "out", c.SaveDir)
-	sum, err := pipeline.Synth(ctx, pipeline.SynthOptions{
+	opts := pipeline.SynthOptions{
 		Transport: tr, Retriever: r, Teacher: teacher, TopK: c.RetrievalTopK,
 		QueriesPath: c.DatasetPath, Format: pipeline.QueryFormat(orDefault(c.QueriesFormat, "auto")),
 		OutDir: c.SaveDir, ExtraScoredSinks: extra, Topics: topics, Partitions: c.Partitions,
 		Concurrency: conc, MaxLineBytes: c.MaxLineBytes, Metrics: metrics, Log: log,
-		Progress: sio.err, Sync: c.Sync, Evaluator: ev,
-	})
+		Progress: sio.err, Sync: c.Sync, Evaluator: ev, Follow: follow,
+	}
+	if trainer != nil {
+		opts.Trainer = trainer
+	}
+	sum, err := pipeline.Synth(ctx, opts)
+	if trainer != nil {
+		reportTraining(sio, trainer, c.Train.CheckpointDir, c.SaveDir)
+	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			fmt.Fprintf(sio.err, "lsrflow: interrupted after %d scored records; run the same command again to resume\n", sum.Scored)
