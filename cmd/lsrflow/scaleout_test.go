@@ -207,7 +207,9 @@ stages:
 		t.Fatalf("index: %d %s %s", code, out, errOut)
 	}
 
-	run := func(stage string) []string { return []string{"run", "--config", cfg, "--brokers", brokers, "--stage", stage, "--log-level", "info"} }
+	run := func(stage string) []string {
+		return []string{"run", "--config", cfg, "--brokers", brokers, "--stage", stage, "--log-level", "info"}
+	}
 	procs := map[string]*stageProc{}
 	for _, name := range []string{"sink-scored", "sink-dead-letters", "retrieve", "teach-1", "teach-2", "teach-3"} {
 		stage := strings.TrimRight(name, "-123")
