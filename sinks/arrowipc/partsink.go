@@ -182,6 +182,9 @@ func (s *PartSink) Write(ctx context.Context, rec schemas.Scored) (bool, error) 
 	if err := s.usable(); err != nil {
 		return false, err
 	}
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
 	if rec.ID == "" {
 		return false, schemas.Errorf(schemas.ReasonInvalid, "scored record has no id")
 	}
@@ -204,7 +207,7 @@ func (s *PartSink) Write(ctx context.Context, rec schemas.Scored) (bool, error) 
 			}
 		}
 	}
-	return true, ctx.Err()
+	return true, nil
 }
 
 func (s *PartSink) fail(err error) error {
@@ -276,13 +279,13 @@ func (s *PartSink) Flush(ctx context.Context) error {
 	if err := s.usable(); err != nil {
 		return err
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if err := s.writeBatch(); err != nil {
 		return err
 	}
-	if err := s.finishPart(); err != nil {
-		return err
-	}
-	return ctx.Err()
+	return s.finishPart()
 }
 
 // Close flushes, compacts (unless NoCompact) and releases the sink.

@@ -346,3 +346,34 @@ func TestGarbageIsAnError(t *testing.T) {
 		}
 	}
 }
+
+func TestClosedAndCancelled(t *testing.T) {
+	ctx := t.Context()
+	s, err := arrowipc.Open(ctx, arrowipc.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Write(ctx, schemas.Scored{Query: "no id"}); schemas.ReasonOf(err) != schemas.ReasonInvalid {
+		t.Fatalf("record without id: %v", err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if isNew, err := s.Write(cctx, record(1)); err == nil || isNew {
+		t.Fatalf("write on a cancelled context: new=%v err=%v", isNew, err)
+	}
+	if isNew, err := s.Write(ctx, record(1)); err != nil || !isNew {
+		t.Fatalf("the cancelled write must not have been recorded: new=%v err=%v", isNew, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Write(ctx, record(2)); err == nil {
+		t.Fatal("write after Close succeeded")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := arrowipc.OpenPartSink(ctx, arrowipc.IPC{}, arrowipc.Config{}); err == nil {
+		t.Fatal("empty Dir accepted")
+	}
+}
