@@ -25,7 +25,7 @@ take over each other's on failure. "ingest" publishes dataset_path once and exit
 	config := f.String("config", "", "topology YAML file")
 	brokers := f.String("brokers", "", "Kafka bootstrap brokers host:port[,host:port] (overrides the file)")
 	metricsAddr := f.String("metrics-addr", "", "serve Prometheus metrics on this address (overrides the file)")
-	stage := f.String("stage", "", "run only this stage as its own process in the stage's consumer group (needs Kafka): ingest, retrieve, teach, sink-scored, sink-dead-letters, evaluate")
+	stage := f.String("stage", "", "run only this stage as its own process in the stage's consumer group (needs Kafka): ingest, retrieve, teach, sink-scored, sink-dead-letters, evaluate, train")
 	logLevel := f.String("log-level", "warn", "debug, info, warn or error")
 	if err := f.parse(args); err != nil {
 		return err

@@ -50,6 +50,7 @@ func runOneStage(ctx context.Context, sio stdio, c *pipeline.Config, stage, logL
 	}
 
 	deps := pipeline.StageDeps{Topics: env.topics, TopK: c.RetrievalTopK, Concurrency: map[string]int{}}
+	var follow func(context.Context, pipeline.RetrieverSwapper) error
 	for name, sc := range c.Stages {
 		deps.Concurrency[name] = sc.Concurrency
 	}
@@ -64,6 +65,26 @@ func runOneStage(ctx context.Context, sio stdio, c *pipeline.Config, stage, logL
 		}
 		defer ix.Close()
 		deps.Retriever = r
+		if c.Train != nil {
+			// Apply the train stage's retriever updates to this process's retrieve stage.
+			if _, follow, err = newTrainStage(ctx, c, ix, r, env.transport, env.topics, log); err != nil {
+				return err
+			}
+		}
+	case pipeline.StageTrain:
+		if c.Train == nil {
+			return usagef("--stage train needs a train: section in the config")
+		}
+		ix, r, err := openRetriever(ctx, "index", c.IndexPath, c.RetrievalMethod)
+		if err != nil {
+			return err
+		}
+		defer ix.Close()
+		trainer, _, err := newTrainStage(ctx, c, ix, r, env.transport, env.topics, log)
+		if err != nil {
+			return err
+		}
+		deps.Trainer = trainer
 	case pipeline.StageTeach:
 		t, err := newTeacher(ctx, c.Teacher)
 		if err != nil {
@@ -107,6 +128,19 @@ func runOneStage(ctx context.Context, sio stdio, c *pipeline.Config, stage, logL
 	if err != nil {
 		return usagef("--stage: %v", err)
 	}
+	if follow != nil {
+		target, ok := st.Processor.(pipeline.RetrieverSwapper)
+		if !ok {
+			return fmt.Errorf("stage %s cannot swap retrievers", stage)
+		}
+		fctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go func() {
+			if err := follow(fctx, target); err != nil {
+				log.Error("retriever updates stopped", "err", err)
+			}
+		}()
+	}
 	log.Info("stage running", "input", st.Input, "group", "lsrflow-"+stage, "output", st.Output)
 	fmt.Fprintf(sio.err, "lsrflow: stage %s consuming %s (Ctrl-C to stop)\n", stage, st.Input)
 	return streams.NewRunner(env.transport, env.metrics, log).Run(ctx, st)
@@ -118,5 +152,6 @@ func topicSpecs(t pipeline.Topics, partitions int) []streams.TopicSpec {
 	for _, name := range []string{t.Queries, t.Candidates, t.Scored, t.DeadLetters, t.Metrics} {
 		out = append(out, streams.TopicSpec{Name: name, Partitions: partitions, ReplicationFactor: 1})
 	}
-	return out
+	// Retriever updates: one partition (a total order of versions), compacted.
+	return append(out, streams.TopicSpec{Name: t.Updates, Partitions: 1, ReplicationFactor: 1, Compacted: true})
 }
