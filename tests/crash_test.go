@@ -350,27 +350,52 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// startBroker runs `lsrflow broker` (kfake, the Kafka wire protocol) as its own process, which
-// outlives every killed synth.
-func startBroker(t *testing.T, bin string) string {
+// broker is a `lsrflow broker` process (kfake, the Kafka wire protocol) that outlives every
+// killed synth.
+type brokerProc struct {
+	addr, logPath string
+	exited        chan struct{}
+	cmd           *exec.Cmd
+}
+
+// state describes whether the broker still runs, with the tail of its log.
+func (b *brokerProc) state() string {
+	st := "running"
+	select {
+	case <-b.exited:
+		st = "EXITED: " + b.cmd.ProcessState.String()
+	default:
+	}
+	log, _ := os.ReadFile(b.logPath)
+	if len(log) > 2000 {
+		log = log[len(log)-2000:]
+	}
+	return fmt.Sprintf("broker %s %s; log tail:\n%s", b.addr, st, log)
+}
+
+func startBroker(t *testing.T, bin string) *brokerProc {
 	t.Helper()
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	cmd := exec.Command(bin, "broker", "--addr", addr)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
+	b := &brokerProc{addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), logPath: filepath.Join(t.TempDir(), "broker.log"), exited: make(chan struct{})}
+	logf, err := os.Create(b.logPath)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	for i := 0; i < 200; i++ {
-		if c, err := net.Dial("tcp", addr); err == nil {
+	b.cmd = exec.Command(bin, "broker", "--addr", b.addr)
+	b.cmd.Stdout, b.cmd.Stderr = logf, logf
+	if err := b.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = b.cmd.Wait(); logf.Close(); close(b.exited) }()
+	t.Cleanup(func() { _ = b.cmd.Process.Kill(); <-b.exited })
+	for range 200 {
+		if c, err := net.Dial("tcp", b.addr); err == nil {
 			c.Close()
-			return addr
+			return b
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-	t.Fatalf("broker did not listen on %s: %s", addr, logs.String())
-	return ""
+	t.Fatalf("broker did not listen: %s", b.state())
+	return nil
 }
 
 func TestCrashKafka(t *testing.T) {
@@ -382,12 +407,15 @@ func TestCrashKafka(t *testing.T) {
 	ref := filepath.Join(t.TempDir(), "ref")
 	run(t, e.bin, e.synthArgs(ref)...)
 
-	brokers := startBroker(t, e.bin)
+	b := startBroker(t, e.bin)
 	out := filepath.Join(t.TempDir(), "crash")
-	args := e.synthArgs(out, "--brokers", brokers)
+	args := e.synthArgs(out, "--brokers", b.addr)
 	start := time.Now()
 	killed := killLoop(t, e.bin, args, out, e.n, kills, rng, nil)
-	run(t, e.bin, args...)
+	final := exec.CommandContext(t.Context(), e.bin, args...)
+	if outb, err := final.CombinedOutput(); err != nil {
+		t.Fatalf("final synth on Kafka: %v\n%s\n%s", err, outb, b.state())
+	}
 	t.Logf("%d of %d kill points hit a running synth on Kafka; total %v", killed, kills, time.Since(start).Round(time.Millisecond))
 	if killed < kills*3/4 {
 		t.Fatalf("only %d of %d kills hit a running process", killed, kills)
