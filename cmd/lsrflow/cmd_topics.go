@@ -19,9 +19,6 @@ import (
 	"github.com/lsrflow/lsrflow/streams/kafka"
 )
 
-// retrieverUpdatesSuffix names the compacted topic the trainer publishes retriever updates to.
-const retrieverUpdatesSuffix = "retriever-updates"
-
 func topicsCmd() *command {
 	return &command{name: "topics", summary: "provision a topology's Kafka topics (topics ensure)", run: runTopicsCmd}
 }
@@ -40,7 +37,7 @@ func runTopicsCmd(ctx context.Context, sio stdio, args []string) error {
 	}
 	f := newFlags(sio, "topics ensure", "--config FILE --brokers host:port [--partitions N] [--replication R] [--retention 168h]",
 		`Creates the topics of the topology a YAML file describes on a Kafka cluster: queries,
-candidates, scored and dead-letters (prefixed by topic_prefix, or by the run id derived from
+candidates, scored, metrics (the evaluate stage's) and dead-letters (prefixed by topic_prefix, or by the run id derived from
 save_dir, exactly as 'lsrflow run --brokers' names them) and the compacted
 <prefix>.retriever-updates topic (one partition, cleanup.policy=compact: only the latest update
 per retriever is kept). Topics that exist are left as they are and reported. Idempotent: run it
@@ -49,7 +46,7 @@ before starting the stage processes (they would otherwise create the topics with
 	brokers := f.String("brokers", "", "Kafka bootstrap brokers host:port[,host:port] (overrides the file)")
 	partitions := f.Int("partitions", 0, "partitions per data topic (default: partitions in the file, else 3); the upper bound on a stage's useful replicas")
 	replication := f.Int("replication", 1, "replication factor (3 on a production cluster)")
-	retention := f.Duration("retention", 7*24*time.Hour, "retention of queries, candidates and scored (0: broker default)")
+	retention := f.Duration("retention", 7*24*time.Hour, "retention of queries, candidates, scored and metrics (0: broker default)")
 	deadRetention := f.Duration("dead-letters-retention", 30*24*time.Hour, "retention of the dead-letter topic (0: broker default)")
 	timeout := f.Duration("timeout", 30*time.Second, "give up when the cluster does not answer within this time")
 	if err := f.parse(args[1:]); err != nil {
@@ -119,13 +116,13 @@ func kafkaTopicPrefix(c *pipeline.Config) string {
 func topologyTopicSpecs(prefix string, partitions, replication int, retention, deadRetention time.Duration) []streams.TopicSpec {
 	t := pipeline.DefaultTopics(prefix)
 	var specs []streams.TopicSpec
-	for _, name := range []string{t.Queries, t.Candidates, t.Scored} {
+	for _, name := range []string{t.Queries, t.Candidates, t.Scored, t.Metrics} {
 		specs = append(specs, streams.TopicSpec{Name: name, Partitions: partitions, ReplicationFactor: replication, RetentionMs: retention.Milliseconds()})
 	}
 	specs = append(specs,
 		streams.TopicSpec{Name: t.DeadLetters, Partitions: partitions, ReplicationFactor: replication, RetentionMs: deadRetention.Milliseconds()},
 		// One partition: updates are a single ordered stream; compaction keeps the latest per key.
-		streams.TopicSpec{Name: prefix + "." + retrieverUpdatesSuffix, Partitions: 1, ReplicationFactor: replication, Compacted: true},
+		streams.TopicSpec{Name: t.Updates, Partitions: 1, ReplicationFactor: replication, Compacted: true},
 	)
 	return specs
 }

@@ -50,9 +50,10 @@ func TestTopicsEnsure(t *testing.T) {
 		"created  tt.queries partitions=4 replication=1 retention=48h0m0s",
 		"created  tt.candidates partitions=4",
 		"created  tt.scored partitions=4",
+		"created  tt.metrics partitions=4",
 		"created  tt.dead-letters partitions=4 replication=1 retention=720h0m0s",
 		"created  tt.retriever-updates partitions=1 replication=1 cleanup.policy=compact",
-		"5 created, 0 already existed",
+		"6 created, 0 already existed",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -64,7 +65,7 @@ func TestTopicsEnsure(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("second run: exit %d: %s%s", code, out, errOut)
 	}
-	if !strings.Contains(out, "0 created, 5 already existed") || !strings.Contains(out, "exists   tt.queries partitions=4 (wanted 8") {
+	if !strings.Contains(out, "0 created, 6 already existed") || !strings.Contains(out, "exists   tt.queries partitions=4 (wanted 8") {
 		t.Errorf("second run output:\n%s", out)
 	}
 
