@@ -59,7 +59,7 @@ func dockerCompose(t *testing.T, root string, env []string, args ...string) []by
 func resolved(t *testing.T, root string, env ...string) composeFile {
 	t.Helper()
 	var cf composeFile
-	if err := yaml.Unmarshal(dockerCompose(t, root, env, "--profile", "lm", "--profile", "embeddings", "--profile", "batch", "config"), &cf); err != nil {
+	if err := yaml.Unmarshal(dockerCompose(t, root, env, "--profile", "lm", "--profile", "embeddings", "--profile", "batch", "--profile", "train", "config"), &cf); err != nil {
 		t.Fatal(err)
 	}
 	return cf
@@ -74,7 +74,7 @@ func TestComposeConfigValid(t *testing.T) {
 func TestComposeTopology(t *testing.T) {
 	root := testenv.RepoRoot(t)
 	cf := resolved(t, root)
-	for _, name := range []string{"kafka", "vllm", "tei", "init", "retrieve", "teach", "sink-scored", "sink-dead-letters", "ingest", "serve", "prometheus", "grafana"} {
+	for _, name := range []string{"kafka", "vllm", "tei", "init", "retrieve", "teach", "sink-scored", "sink-dead-letters", "evaluate", "train", "ingest", "serve", "prometheus", "grafana"} {
 		if _, ok := cf.Services[name]; !ok {
 			t.Errorf("service %s missing", name)
 		}
@@ -89,7 +89,7 @@ func TestComposeTopology(t *testing.T) {
 	if tei := cf.Services["tei"]; !strings.Contains(tei.Image, "text-embeddings-inference") {
 		t.Errorf("tei image %s", tei.Image)
 	}
-	wantReplicas := map[string]int{"retrieve": 2, "teach": 3, "sink-scored": 1, "sink-dead-letters": 1}
+	wantReplicas := map[string]int{"retrieve": 2, "teach": 3, "sink-scored": 1, "sink-dead-letters": 1, "evaluate": 1, "train": 1}
 	for stage, n := range wantReplicas {
 		s := cf.Services[stage]
 		cmd := strings.Join(s.Command, " ")
@@ -211,6 +211,23 @@ func TestTopologyTemplateRenders(t *testing.T) {
 	}
 	if c, err = pipeline.LoadConfig(path); err != nil || c.Teacher.Method != "lsr" || c.Teacher.Model != env["LM_MODEL"] {
 		t.Fatalf("lsr topology: %+v %v", c, err)
+	}
+	// The train variant: the same topology plus a train: section.
+	ttmpl, err := os.ReadFile(filepath.Join(root, "deploy/compose/lsrflow-train.yaml.tmpl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(ttmpl[bytes.Index(ttmpl, []byte("dataset_path")):], tmpl[bytes.Index(tmpl, []byte("dataset_path")):]) {
+		t.Error("lsrflow-train.yaml.tmpl drifted from lsrflow.yaml.tmpl (it must be the same plus a train: section)")
+	}
+	env["LSRFLOW_RETRIEVAL_METHOD"] = "dense" // the adapter refreshes a dense retriever
+	env["LSRFLOW_INDEX_EMBEDDER"] = "openai:http://tei:80/v1"
+	rendered = os.Expand(string(ttmpl), func(k string) string { return env[k] })
+	if err := os.WriteFile(path, []byte(rendered), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = pipeline.LoadConfig(path); err != nil || c.Train == nil || c.Train.EvalPath != env["LSRFLOW_TRAIN_EVAL"] || c.Train.Every != 256 {
+		t.Fatalf("train topology: %+v %v\n%s", c, err, rendered)
 	}
 }
 
