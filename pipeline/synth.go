@@ -87,6 +87,8 @@ type SynthOptions struct {
 	// while the run goes on (live refresh: later queries use the newer retriever).
 	Trainer streams.Processor
 	Follow  func(ctx context.Context, target RetrieverSwapper) error
+	// OnTaught sees every record the teach stage emits (metrics).
+	OnTaught func(schemas.Scored)
 	// TrainGrace bounds how long a finished run waits for the train stage to consume the
 	// last records (default 60s).
 	TrainGrace time.Duration
@@ -248,6 +250,7 @@ func Synth(ctx context.Context, o SynthOptions) (Summary, error) {
 		deps.Evaluator = o.Evaluator
 	}
 	deps.Trainer = o.Trainer
+	deps.OnTaught = o.OnTaught
 	// The evaluate stage reads the candidates topic on its own; the run waits (briefly) for it
 	// to have seen every candidate set, so that eval-stream.json covers the whole run.
 	evaluated := newDoneSet()

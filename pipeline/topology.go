@@ -33,6 +33,8 @@ type StageDeps struct {
 	TopK      int
 	// teach
 	Teacher teachers.Teacher
+	// OnTaught, if set, sees every record the teach stage emits (metrics).
+	OnTaught func(schemas.Scored)
 	// sink-scored: every record goes to each sink (the first one's "new" flag is reported).
 	ScoredSinks []sinks.Sink[schemas.Scored]
 	OnScored    func(rec schemas.Scored, isNew bool)
@@ -71,7 +73,7 @@ func BuildStage(name string, d StageDeps) (streams.Stage, error) {
 			return st, fmt.Errorf("stage %s needs a teacher", name)
 		}
 		st.Input, st.Output = d.Topics.Candidates, d.Topics.Scored
-		st.Processor = teach.Processor{Teacher: d.Teacher}
+		st.Processor = teach.Processor{Teacher: d.Teacher, OnScored: d.OnTaught}
 		st.Concurrency = conc(2)
 	case StageSinkScored:
 		if len(d.ScoredSinks) == 0 {

@@ -20,7 +20,7 @@ mark() { date -u +%FT%TZ >"$stamps/$1"; }
 
 sudo_if() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-APT_PACKAGES=(kcat libfaiss-dev libopenblas-dev dpkg-dev python3-onnx python3-numpy
+APT_PACKAGES=(kcat gettext-base libfaiss-dev libopenblas-dev dpkg-dev python3-onnx python3-numpy
   docker-compose chromium libffi8 ca-certificates xz-utils)
 
 step_apt() {

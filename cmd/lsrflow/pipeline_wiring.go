@@ -84,7 +84,7 @@ func runSynth(ctx context.Context, sio stdio, c *pipeline.Config, logLevel strin
 	var trainer *ptrain.Processor
 	var follow func(context.Context, pipeline.RetrieverSwapper) error
 	if c.Train != nil {
-		if trainer, follow, err = newTrainStage(ctx, c, ix, r, tr, topics, log); err != nil {
+		if trainer, follow, err = newTrainStage(ctx, c, ix, r, tr, topics, env.registry, log); err != nil {
 			return err
 		}
 	}
@@ -96,6 +96,7 @@ func runSynth(ctx context.Context, sio stdio, c *pipeline.Config, logLevel strin
 		OutDir: c.SaveDir, ExtraScoredSinks: extra, Topics: topics, Partitions: c.Partitions,
 		Concurrency: conc, MaxLineBytes: c.MaxLineBytes, Metrics: metrics, Log: log,
 		Progress: sio.err, Sync: c.Sync, Evaluator: ev, Follow: follow,
+		OnTaught: teacherMetrics(env.registry, teacher),
 	}
 	if trainer != nil {
 		opts.Trainer = trainer

@@ -67,7 +67,7 @@ func runOneStage(ctx context.Context, sio stdio, c *pipeline.Config, stage, logL
 		deps.Retriever = r
 		if c.Train != nil {
 			// Apply the train stage's retriever updates to this process's retrieve stage.
-			if _, follow, err = newTrainStage(ctx, c, ix, r, env.transport, env.topics, log); err != nil {
+			if follow, err = newFollower(r, env.transport, env.topics, log); err != nil {
 				return err
 			}
 		}
@@ -80,7 +80,7 @@ func runOneStage(ctx context.Context, sio stdio, c *pipeline.Config, stage, logL
 			return err
 		}
 		defer ix.Close()
-		trainer, _, err := newTrainStage(ctx, c, ix, r, env.transport, env.topics, log)
+		trainer, _, err := newTrainStage(ctx, c, ix, r, env.transport, env.topics, env.registry, log)
 		if err != nil {
 			return err
 		}
@@ -94,6 +94,7 @@ func runOneStage(ctx context.Context, sio stdio, c *pipeline.Config, stage, logL
 			defer cl.Close()
 		}
 		deps.Teacher = t
+		deps.OnTaught = teacherMetrics(env.registry, t)
 	case pipeline.StageSinkScored:
 		s, err := jsonl.Open(filepath.Join(c.SaveDir, pipeline.ScoredFile), jsonl.Options[schemas.Scored]{
 			Key: schemas.Scored.DedupKey, Decode: schemas.DecodeScored, Sync: c.Sync})

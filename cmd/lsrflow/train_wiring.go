@@ -10,6 +10,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lsrflow/lsrflow/pipeline"
 	ptrain "github.com/lsrflow/lsrflow/processors/train"
@@ -22,7 +25,7 @@ import (
 // newTrainStage builds the train stage of a topology (c.Train) over the dense retriever r of
 // index ix, and the follower that applies its updates to the running retrieve stage.
 func newTrainStage(ctx context.Context, c *pipeline.Config, ix *retrieval.Index, r retrieval.Retriever,
-	sub streams.Subscriber, topics pipeline.Topics, log *slog.Logger) (*ptrain.Processor, func(context.Context, pipeline.RetrieverSwapper) error, error) {
+	sub streams.Subscriber, topics pipeline.Topics, reg prometheus.Registerer, log *slog.Logger) (*ptrain.Processor, func(context.Context, pipeline.RetrieverSwapper) error, error) {
 	tc := c.Train
 	base, ok := r.(*dense.Retriever)
 	if !ok {
@@ -55,19 +58,34 @@ func newTrainStage(ctx context.Context, c *pipeline.Config, ix *retrieval.Index,
 	if err := os.MkdirAll(tc.CheckpointDir, 0o755); err != nil {
 		return nil, nil, err
 	}
+	onRound := trainMetrics(reg)
 	proc, err := ptrain.New(ctx, ptrain.Options{Trainer: tr, Embedder: emb, Evaluator: ev, Every: tc.Every,
 		StepsPerRound: tc.StepsPerRound, Dir: tc.CheckpointDir, UpdatesTopic: topics.Updates,
 		IndexVersion: base.Info().Version, Force: tc.Force,
-		OnRound: func(rd ptrain.Round) { log.Info("train round", "round", fmt.Sprintf("%+v", rd)) }})
+		OnRound: func(rd ptrain.Round) {
+			onRound(rd)
+			log.Info("train round", "candidate", rd.Candidate, "published", rd.Published, "records", rd.Records,
+				"steps", rd.Steps, "loss", rd.Loss, "metrics", fmtMetrics(rd.Metrics))
+		}})
 	if err != nil {
 		return nil, nil, err
 	}
-	follow := func(ctx context.Context, target pipeline.RetrieverSwapper) error {
-		f := &ptrain.Follower{Sub: sub, Topic: topics.Updates, Group: "lsrflow-follower-" + strconv.Itoa(os.Getpid()),
-			Base: base, Target: target, Log: log}
-		return f.Run(ctx)
+	follow, err := newFollower(r, sub, topics, log)
+	return proc, follow, err
+}
+
+// newFollower returns the function a retrieve process runs to apply retriever updates to its
+// retrieve stage. Each process follows in its own group: every process applies every update.
+func newFollower(r retrieval.Retriever, sub streams.Subscriber, topics pipeline.Topics, log *slog.Logger) (func(context.Context, pipeline.RetrieverSwapper) error, error) {
+	base, ok := r.(*dense.Retriever)
+	if !ok {
+		return nil, usagef("train: needs retrieval_method dense (got %s)", r.Info().Method)
 	}
-	return proc, follow, nil
+	group := "lsrflow-follower-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	return func(ctx context.Context, target pipeline.RetrieverSwapper) error {
+		f := &ptrain.Follower{Sub: sub, Topic: topics.Updates, Group: group, Base: base, Target: target, Log: log}
+		return f.Run(ctx)
+	}, nil
 }
 
 // reportTraining prints the train stage's rounds, appends them to DIR/train-rounds.jsonl and

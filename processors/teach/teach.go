@@ -15,6 +15,8 @@ import (
 // Processor scores candidate sets.
 type Processor struct {
 	Teacher teachers.Teacher
+	// OnScored, if set, sees every valid record before it is published (metrics).
+	OnScored func(schemas.Scored)
 }
 
 // Process implements streams.Processor.
@@ -33,6 +35,9 @@ func (p Processor) Process(ctx context.Context, m streams.Message) ([]streams.Me
 	b, err := schemas.Encode(s)
 	if err != nil {
 		return nil, streams.Permanent("encode", err)
+	}
+	if p.OnScored != nil {
+		p.OnScored(s)
 	}
 	return []streams.Message{{Key: []byte(s.ID), Value: b}}, nil
 }
