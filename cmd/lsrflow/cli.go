@@ -133,7 +133,13 @@ func newFlags(sio stdio, name, synopsis, description string) *flags {
 // parse parses args; --help prints usage and returns flag.ErrHelp; stray positional
 // arguments are a usage error.
 func (f *flags) parse(args []string) error {
-	if err := f.Parse(args); err != nil {
+	// The flag package calls Usage on every parse error; a mistake must print one line only,
+	// so usage is printed here for --help alone.
+	usage := f.Usage
+	f.Usage = func() {}
+	err := f.Parse(args)
+	f.Usage = usage
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			f.Usage()
 			return flag.ErrHelp

@@ -25,3 +25,21 @@ func cli(t *testing.T, args ...string) (int, string, string) {
 	code := runCLI(t.Context(), args, stdio{in: strings.NewReader(""), out: &out, err: &errb})
 	return code, out.String(), errb.String()
 }
+
+// Every command answers --help on stdout with exit 0, and a bad flag with one line on stderr
+// and exit 2.
+func TestEveryCommandHelpAndUsageError(t *testing.T) {
+	for _, c := range commands() {
+		code, out, errs := cli(t, c.name, "--help")
+		if code != 0 || !strings.Contains(out, "Usage: lsrflow "+c.name) {
+			t.Errorf("%s --help: exit %d, stdout %q, stderr %q", c.name, code, out, errs)
+		}
+		if c.name == "model" || c.name == "bench" || c.name == "deadletters" || c.name == "topics" || c.name == "vectors" {
+			continue // these take a subcommand first
+		}
+		code, out, errs = cli(t, c.name, "--no-such-flag")
+		if code != 2 || out != "" || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+			t.Errorf("%s --no-such-flag: exit %d, stdout %q, stderr %q; want exit 2 and one line", c.name, code, out, errs)
+		}
+	}
+}
