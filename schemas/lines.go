@@ -69,7 +69,14 @@ func (lr *LineReader) read() ([]byte, bool, error) {
 	tooLong := false
 	for {
 		chunk, err := lr.r.ReadSlice('\n')
-		if len(buf)+len(chunk) > lr.max+1 { // +1: the newline itself does not count
+		content := len(chunk)
+		if content > 0 && chunk[content-1] == '\n' {
+			content-- // the line ending itself does not count toward the limit
+			if content > 0 && chunk[content-1] == '\r' {
+				content--
+			}
+		}
+		if len(buf)+content > lr.max {
 			tooLong = true
 			if room := lr.max - len(buf); room > 0 {
 				buf = append(buf, chunk[:min(room, len(chunk))]...)
