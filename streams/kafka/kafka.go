@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -182,17 +183,50 @@ func (t *Transport) EnsureTopics(ctx context.Context, specs ...streams.TopicSpec
 		}
 		req.Topics = append(req.Topics, tc)
 	}
-	resp, err := t.client.CreateTopics(ctx, req)
-	if err != nil {
-		return fmt.Errorf("kafka: create topics: %w", err)
-	}
-	var errs []error
-	for name, err := range resp.Errors {
-		if err != nil && !errors.Is(err, kafkago.TopicAlreadyExists) {
-			errs = append(errs, fmt.Errorf("kafka: create topic %q: %w", name, err))
+	// A broker that is starting or electing a controller answers with retriable errors
+	// (Broker Not Available, Not Controller): retry those for a while before giving up.
+	var last error
+	for attempt := 0; attempt < 8; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-time.After(time.Duration(1<<min(attempt, 5)) * 100 * time.Millisecond):
+			case <-ctx.Done():
+				return fmt.Errorf("kafka: create topics: %w (last error: %v)", ctx.Err(), last)
+			}
+		}
+		resp, err := t.client.CreateTopics(ctx, req)
+		if err != nil {
+			last = fmt.Errorf("kafka: create topics: %w", err)
+			if isTemporary(err) {
+				continue
+			}
+			return last
+		}
+		var errs []error
+		retry := false
+		for name, err := range resp.Errors {
+			if err != nil && !errors.Is(err, kafkago.TopicAlreadyExists) {
+				errs = append(errs, fmt.Errorf("kafka: create topic %q: %w", name, err))
+				retry = retry || isTemporary(err)
+			}
+		}
+		last = errors.Join(errs...)
+		if last == nil || !retry {
+			return last
 		}
 	}
-	return errors.Join(errs...)
+	return last
+}
+
+// isTemporary reports whether a Kafka error is worth retrying (kafka-go marks protocol errors
+// such as BrokerNotAvailable and NotController temporary; network errors are too).
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	if errors.As(err, &t) {
+		return t.Temporary()
+	}
+	var ne net.Error
+	return errors.As(err, &ne)
 }
 
 // Subscribe joins group on topic and returns once the group assigned this member its
