@@ -77,6 +77,7 @@ func NewChat(cfg ChatConfig) (*Chat, error) {
 
 // Generate sends one chat completion request and returns the first choice's content.
 func (c *Chat) Generate(ctx context.Context, msgs []Message) (string, error) {
+	//lint:ignore SA1019 OpenAI-compatible servers (vLLM, TGI, Ollama) read max_tokens; not all read max_completion_tokens.
 	req := openai.ChatCompletionRequest{Model: c.cfg.Model, MaxTokens: c.cfg.MaxTokens, Temperature: float32(c.cfg.Temperature)}
 	if req.Temperature == 0 {
 		req.Temperature = math.SmallestNonzeroFloat32

@@ -190,8 +190,10 @@ func TestRunnerRetriesPublish(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	go streams.NewRunner(ft, nil, nil).Run(ctx, streams.Stage{Name: "s", Input: "in", Output: "out",
-		Retry:     streams.Backoff{Initial: time.Millisecond},
-		Processor: streams.ProcessorFunc(func(ctx context.Context, m streams.Message) ([]streams.Message, error) { return []streams.Message{{Value: m.Value}}, nil })})
+		Retry: streams.Backoff{Initial: time.Millisecond},
+		Processor: streams.ProcessorFunc(func(ctx context.Context, m streams.Message) ([]streams.Message, error) {
+			return []streams.Message{{Value: m.Value}}, nil
+		})})
 	collect(t, inner, "out", 1)
 	if ft.calls.Load() < 4 {
 		t.Fatalf("publish called %d times, want >= 4", ft.calls.Load())
