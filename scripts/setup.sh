@@ -117,7 +117,7 @@ step_llama() {
   rm -rf "$tmp/package"
   tar -xzf "$tmp"/node-llama-cpp-3.21.1.tgz -C "$tmp" package/llama/gitRelease.bundle
   rm -rf "$cache/llama/src"
-  git clone -q "$tmp/package/llama/gitRelease.bundle" "$cache/llama/src"
+  git -c advice.detachedHead=false clone -q "$tmp/package/llama/gitRelease.bundle" "$cache/llama/src"
   rm -rf "$tmp"
   mark llama
 }
