@@ -224,13 +224,6 @@ func FuzzLineReader(f *testing.F) {
 			}
 			rawLen := len(raw)
 			tooLong := rawLen > max
-			if tooLong && rawLen == max+1 && i == len(want)-1 && !bytes.HasSuffix(data, []byte("\n")) {
-				// Known LineReader bug (reported, schemas/lines.go read(): the "+1 for the
-				// newline" allowance also applies to a final line that has no newline, so a
-				// last line of max+1 bytes is returned whole). Tolerated here so that fuzzing
-				// keeps looking for other bugs; either behaviour passes until read() is fixed.
-				tooLong = j < len(got) && got[j].Number == i+1 && got[j].Err != nil
-			}
 			if !tooLong && len(bytes.TrimSpace(content)) == 0 {
 				continue
 			}

@@ -71,10 +71,7 @@ func (lr *LineReader) read() ([]byte, bool, error) {
 		chunk, err := lr.r.ReadSlice('\n')
 		content := len(chunk)
 		if content > 0 && chunk[content-1] == '\n' {
-			content-- // the line ending itself does not count toward the limit
-			if content > 0 && chunk[content-1] == '\r' {
-				content--
-			}
+			content-- // the newline itself does not count toward the limit (a CR does)
 		}
 		if len(buf)+content > lr.max {
 			tooLong = true
