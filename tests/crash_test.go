@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"math/rand/v2"
@@ -16,9 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lsrflow/lsrflow/internal/runcheck"
 	"github.com/lsrflow/lsrflow/internal/testenv"
 	"github.com/lsrflow/lsrflow/schemas"
-	"github.com/lsrflow/lsrflow/sinks/parquet"
 )
 
 // The crash test of issue 5: `lsrflow synth` (bm25 + answer-match over the QED corpus, NQ-open
@@ -201,82 +200,14 @@ func lastLine(b []byte) string {
 	return string(b)
 }
 
-// readScoredLines returns the records of scored.jsonl by id, failing on a duplicate id or an
-// undecodable line.
-func readScoredLines(t *testing.T, path string) map[string]schemas.Scored {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	out := map[string]schemas.Scored{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	for sc.Scan() {
-		s, err := schemas.DecodeScored(sc.Bytes())
-		if err != nil {
-			t.Fatalf("%s: bad line: %v", path, err)
-		}
-		if _, dup := out[s.ID]; dup {
-			t.Fatalf("%s: id %s appears twice", path, s.ID)
-		}
-		out[s.ID] = s
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-func readParquetByID(t *testing.T, dir string) map[string]schemas.Scored {
-	t.Helper()
-	if ents, _ := filepath.Glob(filepath.Join(dir, ".scored.parts")); len(ents) != 0 {
-		t.Fatalf("%s: parquet parts left after the final run: %v", dir, ents)
-	}
-	recs, err := parquet.ReadFile(t.Context(), filepath.Join(dir, "scored.parquet"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]schemas.Scored{}
-	for _, r := range recs {
-		if _, dup := out[r.ID]; dup {
-			t.Fatalf("%s/scored.parquet: id %s appears twice", dir, r.ID)
-		}
-		out[r.ID] = r
-	}
-	return out
-}
-
-func deadKeys(t *testing.T, path string) []string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
-	}
-	var keys []string
-	for _, l := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
-		if len(l) == 0 {
-			continue
-		}
-		d, err := schemas.DecodeDeadLetter(l)
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		keys = append(keys, d.Stage+"/"+d.Reason+"/"+d.DedupKey())
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 // compareOutputs checks the crashed-and-resumed output directory against the reference.
 func compareOutputs(t *testing.T, ref, got string) {
 	t.Helper()
 	for name, read := range map[string]func(*testing.T, string) map[string]schemas.Scored{
 		"scored.jsonl": func(t *testing.T, d string) map[string]schemas.Scored {
-			return readScoredLines(t, filepath.Join(d, "scored.jsonl"))
+			return runcheck.ScoredByID(t, filepath.Join(d, "scored.jsonl"))
 		},
-		"scored.parquet": readParquetByID,
+		"scored.parquet": func(t *testing.T, d string) map[string]schemas.Scored { return runcheck.ParquetByID(t, d) },
 	} {
 		want, have := read(t, ref), read(t, got)
 		missing, extra, differ := 0, 0, 0
@@ -302,7 +233,7 @@ func compareOutputs(t *testing.T, ref, got string) {
 			t.Errorf("%s: %d missing, %d extra, %d differing records", name, missing, extra, differ)
 		}
 	}
-	if a, b := deadKeys(t, filepath.Join(ref, "dead-letters.jsonl")), deadKeys(t, filepath.Join(got, "dead-letters.jsonl")); !reflect.DeepEqual(a, b) {
+	if a, b := runcheck.DeadLetterKeys(t, filepath.Join(ref, "dead-letters.jsonl")), runcheck.DeadLetterKeys(t, filepath.Join(got, "dead-letters.jsonl")); !reflect.DeepEqual(a, b) {
 		t.Errorf("dead letters differ:\nuninterrupted %v\nresumed       %v", a, b)
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -13,55 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lsrflow/lsrflow/internal/runcheck"
 	"github.com/lsrflow/lsrflow/internal/testenv"
-	"github.com/lsrflow/lsrflow/schemas"
-	"github.com/lsrflow/lsrflow/sinks/parquet"
 )
-
-// readScored returns the records of a scored.jsonl by id, failing on duplicates.
-func readScored(t *testing.T, path string) map[string]schemas.Scored {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	out := map[string]schemas.Scored{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	for sc.Scan() {
-		s, err := schemas.DecodeScored(sc.Bytes())
-		if err != nil {
-			t.Fatalf("%s: bad line: %v", path, err)
-		}
-		if _, dup := out[s.ID]; dup {
-			t.Fatalf("%s: id %s written twice", path, s.ID)
-		}
-		out[s.ID] = s
-	}
-	return out
-}
-
-func readDeadKeys(t *testing.T, path string) []string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var keys []string
-	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		if l == "" {
-			continue
-		}
-		d, err := schemas.DecodeDeadLetter([]byte(l))
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		keys = append(keys, d.Stage+"/"+d.Reason+"/"+d.Key)
-	}
-	sort.Strings(keys)
-	return keys
-}
 
 // synthFixture builds a BM25 index over the QED corpus and a query file of n NQ dev questions
 // with bad lines mixed in.
@@ -102,8 +55,8 @@ func TestSynthBadInputKeepsGoodLines(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("synth exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	scored := readScored(t, filepath.Join(out, "scored.jsonl"))
-	dead := readDeadKeys(t, filepath.Join(out, "dead-letters.jsonl"))
+	scored := runcheck.ScoredByID(t, filepath.Join(out, "scored.jsonl"))
+	dead := runcheck.DeadLetterKeys(t, filepath.Join(out, "dead-letters.jsonl"))
 	// Every good line is scored or (no usable answer) dead-lettered by the teach stage.
 	var teachDead int
 	for _, d := range dead {
@@ -148,7 +101,7 @@ func TestSynthResumesAfterSIGKILL(t *testing.T) {
 	if code, stdout, stderr := cli(t, args(ref)...); code != 0 {
 		t.Fatalf("reference run: %d\n%s\n%s", code, stdout, stderr)
 	}
-	want := readScored(t, filepath.Join(ref, "scored.jsonl"))
+	want := runcheck.ScoredByID(t, filepath.Join(ref, "scored.jsonl"))
 
 	out := filepath.Join(t.TempDir(), "crash")
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
@@ -188,7 +141,7 @@ func TestSynthResumesAfterSIGKILL(t *testing.T) {
 	if code, stdout, stderr := cli(t, args(out)...); code != 0 {
 		t.Fatalf("resumed run: %d\n%s\n%s", code, stdout, stderr)
 	}
-	got := readScored(t, filepath.Join(out, "scored.jsonl"))
+	got := runcheck.ScoredByID(t, filepath.Join(out, "scored.jsonl"))
 	if len(got) != len(want) {
 		t.Fatalf("resumed output has %d records, uninterrupted %d", len(got), len(want))
 	}
@@ -201,25 +154,11 @@ func TestSynthResumesAfterSIGKILL(t *testing.T) {
 			t.Fatalf("query %s differs after resume", id)
 		}
 	}
-	if a, b := readDeadKeys(t, filepath.Join(ref, "dead-letters.jsonl")), readDeadKeys(t, filepath.Join(out, "dead-letters.jsonl")); !reflect.DeepEqual(a, b) {
+	if a, b := runcheck.DeadLetterKeys(t, filepath.Join(ref, "dead-letters.jsonl")), runcheck.DeadLetterKeys(t, filepath.Join(out, "dead-letters.jsonl")); !reflect.DeepEqual(a, b) {
 		t.Fatalf("dead letters differ:\nuninterrupted %v\nresumed       %v", a, b)
 	}
 	// The Parquet sink resumes too: one record per id, the same ids.
-	recs, err := parquet.ReadFile(t.Context(), filepath.Join(out, "scored.parquet"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]bool{}
-	for _, r := range recs {
-		if seen[r.ID] {
-			t.Fatalf("parquet: %s twice", r.ID)
-		}
-		seen[r.ID] = true
-		if _, ok := want[r.ID]; !ok {
-			t.Fatalf("parquet: unexpected id %s", r.ID)
-		}
-	}
-	if len(seen) != len(want) {
-		t.Fatalf("parquet has %d records, want %d", len(seen), len(want))
+	if pq := runcheck.ParquetByID(t, out); len(pq) != len(want) {
+		t.Fatalf("parquet has %d records, want %d", len(pq), len(want))
 	}
 }
