@@ -162,3 +162,53 @@ func TestSynthResumesAfterSIGKILL(t *testing.T) {
 		t.Fatalf("parquet has %d records, want %d", len(pq), len(want))
 	}
 }
+
+// TestSynthSIGINTStopsCleanlyAndResumes: Ctrl-C stops synth within its shutdown deadline with a
+// message saying how to resume, and the same command then finishes the job.
+func TestSynthSIGINTStopsCleanlyAndResumes(t *testing.T) {
+	index, queries := synthFixture(t, 600)
+	out := filepath.Join(t.TempDir(), "out")
+	args := []string{"synth", "--index", index, "--queries", queries, "--teacher", "answer-match", "--topk", "20", "--out", out, "--max-line-bytes", "4096"}
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "LSRFLOW_TEST_AS_CLI=1")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if fi, err := os.Stat(filepath.Join(out, "scored.jsonl")); err == nil && fi.Size() > 0 {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	_ = cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("synth did not stop within 30 s of SIGINT")
+	}
+	if code := cmd.ProcessState.ExitCode(); code == 0 {
+		t.Logf("synth finished before the interrupt took effect (%s)", strings.TrimSpace(stderr.String()))
+	} else if !strings.Contains(stderr.String(), "run the same command again to resume") {
+		t.Fatalf("exit %d without a resume hint:\n%s", code, stderr.String())
+	}
+	if code, stdout, errs := cli(t, args...); code != 0 {
+		t.Fatalf("resumed run: %d\n%s\n%s", code, stdout, errs)
+	}
+	got := runcheck.ScoredByID(t, filepath.Join(out, "scored.jsonl"))
+	dead := runcheck.DeadLetterKeys(t, filepath.Join(out, "dead-letters.jsonl"))
+	teachDead := 0
+	for _, d := range dead {
+		if strings.HasPrefix(d, "teach/") {
+			teachDead++
+		}
+	}
+	if len(got)+teachDead != 600 {
+		t.Fatalf("%d scored + %d teach dead letters after resume, want 600", len(got), teachDead)
+	}
+}
