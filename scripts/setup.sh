@@ -20,6 +20,13 @@ mark() { date -u +%FT%TZ >"$stamps/$1"; }
 
 sudo_if() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
+# apt_install installs packages, refreshing the package lists once if they are stale or absent.
+apt_install() {
+  DEBIAN_FRONTEND=noninteractive sudo_if apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1 && return
+  sudo_if apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive sudo_if apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
 APT_PACKAGES=(kcat gettext-base libfaiss-dev libopenblas-dev dpkg-dev python3-onnx python3-numpy
   docker-compose chromium libffi8 ca-certificates xz-utils)
 
@@ -47,7 +54,7 @@ SRC
     local pk=()
     for p in "${missing[@]}"; do [ "$p" = __update__ ] || pk+=("$p"); done
     if [ ${#pk[@]} -gt 0 ]; then
-      DEBIAN_FRONTEND=noninteractive sudo_if apt-get install -y -qq --no-install-recommends "${pk[@]}" >/dev/null
+      apt_install "${pk[@]}"
     fi
   fi
   mark apt
@@ -149,7 +156,7 @@ step_faisspy() {
   step_apt
   if ! /usr/bin/python3 -c 'import faiss' 2>/dev/null; then
     log "faisspy: installing python3-faiss"
-    DEBIAN_FRONTEND=noninteractive sudo_if apt-get install -y -qq --no-install-recommends python3-faiss >/dev/null
+    apt_install python3-faiss
   fi
   mark faisspy
 }
