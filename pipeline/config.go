@@ -43,7 +43,8 @@ type Config struct {
 	Stages       map[string]StageConfig `yaml:"stages"`
 	MaxLineBytes int                    `yaml:"max_line_bytes"`
 	MetricsAddr  string                 `yaml:"metrics_addr"`
-	// Sinks lists extra outputs beside scored.jsonl: "parquet".
+	// Sinks lists extra outputs beside scored.jsonl: "parquet" (scored.parquet), "arrow"
+	// (scored.arrow, Arrow IPC).
 	Sinks []string `yaml:"sinks"`
 	Sync  bool     `yaml:"sync"`
 	// Train, when set, adds the train stage (live retriever refresh; needs retrieval_method
@@ -153,8 +154,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("transport %q: want embedded or kafka", c.Transport)
 	}
 	for _, s := range c.Sinks {
-		if s != "parquet" && s != "jsonl" {
-			return fmt.Errorf("sinks: unknown sink %q (known: jsonl, parquet)", s)
+		if s != "parquet" && s != "arrow" && s != "jsonl" {
+			return fmt.Errorf("sinks: unknown sink %q (known: jsonl, parquet, arrow)", s)
 		}
 	}
 	if c.Train != nil {

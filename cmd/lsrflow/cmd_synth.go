@@ -41,7 +41,7 @@ All stages run in this process on the embedded transport, or on Kafka with --bro
 	partitions := f.Int("partitions", 3, "partitions per topic")
 	retrieveConc := f.Int("retrieve-concurrency", 2, "queries retrieved at once")
 	teachConc := f.Int("teach-concurrency", 2, "candidate sets scored at once")
-	sinksFlag := f.String("sinks", "parquet", "extra sinks beside scored.jsonl: parquet, or none")
+	sinksFlag := f.String("sinks", "parquet", "extra sinks beside scored.jsonl: parquet, arrow (Arrow IPC), both comma-separated, or none")
 	maxLine := f.Int("max-line-bytes", 1<<20, "longest accepted query line; longer ones are dead-lettered")
 	metricsAddr := f.String("metrics-addr", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9464)")
 	sync := f.Bool("sync", false, "fsync sinks before committing (survives machine crashes, slower)")

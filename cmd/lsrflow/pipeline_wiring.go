@@ -279,13 +279,17 @@ func extraScoredSinks(ctx context.Context, c *pipeline.Config) ([]sinks.Sink[sch
 	var out []sinks.Sink[schemas.Scored]
 	for _, name := range c.Sinks {
 		switch name {
-		case "parquet":
-			s, err := parquet.Open(ctx, arrowipc.Config{Dir: c.SaveDir, Name: "scored"})
+		case "parquet", "arrow":
+			open := parquet.Open
+			if name == "arrow" {
+				open = arrowipc.Open
+			}
+			s, err := open(ctx, arrowipc.Config{Dir: c.SaveDir, Name: "scored"})
 			if err != nil {
 				for _, o := range out {
 					o.Close()
 				}
-				return nil, fmt.Errorf("opening parquet sink: %w", err)
+				return nil, fmt.Errorf("opening %s sink: %w", name, err)
 			}
 			out = append(out, s)
 		}

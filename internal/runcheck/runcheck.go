@@ -47,7 +47,7 @@ func ScoredByID(tb testing.TB, path string) map[string]schemas.Scored {
 // behind fail the test.
 func ParquetByID(tb testing.TB, dir string) map[string]schemas.Scored {
 	tb.Helper()
-	if ents, _ := filepath.Glob(filepath.Join(dir, ".scored.parts")); len(ents) != 0 {
+	if ents, _ := filepath.Glob(filepath.Join(dir, ".scored.parquet.parts")); len(ents) != 0 {
 		tb.Fatalf("%s: parquet parts left after the final run: %v", dir, ents)
 	}
 	recs, err := parquet.ReadFile(tb.Context(), filepath.Join(dir, "scored.parquet"))

@@ -73,7 +73,7 @@ func (c *Config) defaults() error {
 
 // PartSink is an idempotent sink of scored records over rolling columnar part files.
 //
-// Layout under Dir: finished parts in ".NAME.parts/part-NNNNNN.EXT", each finished by fsync +
+// Layout under Dir: finished parts in ".NAME.EXT.parts/part-NNNNNN.EXT", each finished by fsync +
 // atomic rename; the part being written is "part-NNNNNN.EXT.tmp". Close (unless NoCompact)
 // merges every part and an existing NAME.EXT into a new NAME.EXT, atomically, and removes the
 // parts. Open discards *.tmp files (their inputs were never committed, so they will be
@@ -133,7 +133,10 @@ func OpenPartSink(ctx context.Context, format Format, cfg Config) (*PartSink, er
 	return s, nil
 }
 
-func (s *PartSink) partsDir() string  { return filepath.Join(s.cfg.Dir, "."+s.cfg.Name+".parts") }
+// partsDir is per format, so that a Parquet and an Arrow sink of the same Name can share Dir.
+func (s *PartSink) partsDir() string {
+	return filepath.Join(s.cfg.Dir, "."+s.cfg.Name+s.format.Ext()+".parts")
+}
 func (s *PartSink) finalPath() string { return filepath.Join(s.cfg.Dir, s.cfg.Name+s.format.Ext()) }
 
 // Path is the compacted file's path (it exists after Close or Compact).

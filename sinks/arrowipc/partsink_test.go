@@ -94,7 +94,7 @@ func TestRoundTripAndCompaction(t *testing.T) {
 			if err := s.Flush(ctx); err != nil {
 				t.Fatal(err)
 			}
-			parts, _ := filepath.Glob(filepath.Join(dir, ".scored.parts", "part-*"+f.ext))
+			parts, _ := filepath.Glob(filepath.Join(dir, ".scored"+f.ext+".parts", "part-*"+f.ext))
 			if len(parts) < 4 {
 				t.Fatalf("want several rolled parts, got %d", len(parts))
 			}
@@ -149,7 +149,7 @@ func TestRestartIsIdempotent(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			tmps, _ := filepath.Glob(filepath.Join(dir, ".scored.parts", "*.tmp"))
+			tmps, _ := filepath.Glob(filepath.Join(dir, ".scored"+f.ext+".parts", "*.tmp"))
 			if len(tmps) != 1 {
 				t.Fatalf("want one unfinished part, got %v", tmps)
 			}
@@ -159,7 +159,7 @@ func TestRestartIsIdempotent(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tmps, _ := filepath.Glob(filepath.Join(dir, ".scored.parts", "*.tmp")); len(tmps) != 0 {
+			if tmps, _ := filepath.Glob(filepath.Join(dir, ".scored"+f.ext+".parts", "*.tmp")); len(tmps) != 0 {
 				t.Fatalf("unfinished parts not discarded: %v", tmps)
 			}
 			if s2.Len() != 10 {
@@ -229,7 +229,7 @@ func TestCrashDuringCompaction(t *testing.T) {
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			parts, _ := filepath.Glob(filepath.Join(dir, ".scored.parts", "part-*"))
+			parts, _ := filepath.Glob(filepath.Join(dir, ".scored"+f.ext+".parts", "part-*"))
 			if len(parts) != 1 {
 				t.Fatalf("parts: %v", parts)
 			}
