@@ -14,6 +14,7 @@ import (
 
 	"github.com/lsrflow/lsrflow/internal/runcheck"
 	"github.com/lsrflow/lsrflow/internal/testenv"
+	"github.com/lsrflow/lsrflow/sinks/arrowipc"
 )
 
 // synthFixture builds a BM25 index over the QED corpus and a query file of n NQ dev questions
@@ -51,11 +52,19 @@ func synthFixture(t *testing.T, n int) (index, queries string) {
 func TestSynthBadInputKeepsGoodLines(t *testing.T) {
 	index, queries := synthFixture(t, 60)
 	out := filepath.Join(t.TempDir(), "out")
-	code, stdout, stderr := cli(t, "synth", "--index", index, "--queries", queries, "--teacher", "answer-match", "--topk", "7", "--out", out, "--max-line-bytes", "4096")
+	code, stdout, stderr := cli(t, "synth", "--index", index, "--queries", queries, "--teacher", "answer-match", "--topk", "7", "--out", out,
+		"--max-line-bytes", "4096", "--sinks", "parquet,arrow")
 	if code != 0 {
 		t.Fatalf("synth exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	scored := runcheck.ScoredByID(t, filepath.Join(out, "scored.jsonl"))
+	// The columnar sinks hold the same records, side by side in one directory.
+	if pq := runcheck.ParquetByID(t, out); len(pq) != len(scored) {
+		t.Fatalf("scored.parquet has %d records, scored.jsonl %d", len(pq), len(scored))
+	}
+	if arrow, err := arrowipc.ReadFile(t.Context(), filepath.Join(out, "scored.arrow")); err != nil || len(arrow) != len(scored) {
+		t.Fatalf("scored.arrow: %d records, err %v; want %d", len(arrow), err, len(scored))
+	}
 	dead := runcheck.DeadLetterKeys(t, filepath.Join(out, "dead-letters.jsonl"))
 	// Every good line is scored or (no usable answer) dead-lettered by the teach stage.
 	var teachDead int
