@@ -35,7 +35,7 @@ func TestLineReaderLimit(t *testing.T) {
 		{"abcdef", 5, []string{"abcde"}, []bool{true}}, // no newline at the end: still too long
 		{"abcdef\n", 5, []string{"abcde"}, []bool{true}},
 		{"abcd\r\n", 5, []string{"abcd"}, []bool{false}},
-		{"abcde\r\n", 5, []string{"abcde"}, []bool{true}}, // the CR is a byte of the line
+		{"abcde\r\n", 5, []string{"abcde"}, []bool{true}},               // the CR is a byte of the line
 		{"ab\n\n\ncd\n", 5, []string{"ab", "cd"}, []bool{false, false}}, // blank lines skipped
 		{"\xef\xbb\xbfab\nxyz123456\nok", 5, []string{"ab", "xyz12", "ok"}, []bool{false, true, false}},
 	} {
