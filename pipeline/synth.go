@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -246,7 +247,7 @@ func Synth(ctx context.Context, o SynthOptions) (Summary, error) {
 		},
 		Concurrency: o.Concurrency, Retry: o.Retry,
 	}
-	if o.Evaluator != nil {
+	if o.Evaluator != nil { // a nil *evaluate.Processor must stay a nil interface
 		deps.Evaluator = o.Evaluator
 	}
 	deps.Trainer = o.Trainer
@@ -330,26 +331,14 @@ func Synth(ctx context.Context, o SynthOptions) (Summary, error) {
 		case <-done.all:
 		case <-runCtx.Done():
 		}
-		if o.Evaluator != nil && runCtx.Err() == nil {
-			// Candidate sets that were dead-lettered later (teach) were still evaluated; ones
-			// dead-lettered by retrieve never reach it, hence the bound.
-			select {
-			case <-evaluated.all:
-			case <-time.After(evalGrace):
-			case <-runCtx.Done():
-			}
+		// The side stages read topics the completion does not wait on: give them a bounded
+		// time to catch up. Candidate sets dead-lettered by retrieve never reach evaluate, and
+		// dead-lettered queries never reach train, hence the bounds.
+		if o.Evaluator != nil {
+			waitAtMost(runCtx, evaluated.all, evalGrace)
 		}
-		if o.Trainer != nil && runCtx.Err() == nil {
-			grace := o.TrainGrace
-			if grace <= 0 {
-				grace = 60 * time.Second
-			}
-			select {
-			case <-trained.all:
-			case <-time.After(grace):
-				o.Log.Warn("train stage did not consume every record in time; it resumes from its commits")
-			case <-runCtx.Done():
-			}
+		if o.Trainer != nil && !waitAtMost(runCtx, trained.all, cmp.Or(o.TrainGrace, 60*time.Second)) && runCtx.Err() == nil {
+			o.Log.Warn("train stage did not consume every record in time; it resumes from its commits")
 		}
 	}
 	cancel()
@@ -585,4 +574,18 @@ func writeEvalStream(path string, ev *evaluate.Processor, info schemas.Retriever
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// waitAtMost waits until done is closed, d has passed or ctx is done; it reports whether done
+// was closed.
+func waitAtMost(ctx context.Context, done <-chan struct{}, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
 }
