@@ -233,6 +233,8 @@ func parseModel(raw json.RawMessage) (model, error) {
 		m.unkScore = minScore - unigramUnkPenalty
 		m.trie = newByteTrie(m.ids)
 		return m, nil
+	case "BPE":
+		return parseBPE(raw)
 	}
 	return nil, fmt.Errorf("model type %q is not supported", head.Type)
 }

@@ -52,6 +52,30 @@ func parsePostProcessor(raw json.RawMessage) (postProcessor, error) {
 		return nil, fmt.Errorf("post_processor: %w", err)
 	}
 	switch head.Type {
+	case "ByteLevel":
+		return nil, nil // only adjusts offsets; the ids are unchanged
+	case "Sequence":
+		var v struct {
+			Processors []json.RawMessage `json:"processors"`
+		}
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, fmt.Errorf("post_processor Sequence: %w", err)
+		}
+		var only postProcessor
+		for i, r := range v.Processors {
+			p, err := parsePostProcessor(r)
+			if err != nil {
+				return nil, fmt.Errorf("post_processor Sequence[%d]: %w", i, err)
+			}
+			if p == nil {
+				continue
+			}
+			if only != nil {
+				return nil, fmt.Errorf("post_processor Sequence: more than one processor adds special tokens")
+			}
+			only = p
+		}
+		return only, nil
 	case "BertProcessing", "RobertaProcessing":
 		var v struct {
 			Sep [2]json.RawMessage `json:"sep"`

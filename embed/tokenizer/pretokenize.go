@@ -159,6 +159,22 @@ func parsePreTokenizer(raw json.RawMessage) (preTokenizer, error) {
 		return seq, nil
 	case "BertPreTokenizer":
 		return bertPre{}, nil
+	case "ByteLevel":
+		var v struct {
+			AddPrefixSpace *bool `json:"add_prefix_space"`
+			UseRegex       *bool `json:"use_regex"`
+		}
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, fmt.Errorf("pre_tokenizer ByteLevel: %w", err)
+		}
+		p := byteLevel{addPrefixSpace: true, useRegex: true}
+		if v.AddPrefixSpace != nil {
+			p.addPrefixSpace = *v.AddPrefixSpace
+		}
+		if v.UseRegex != nil {
+			p.useRegex = *v.UseRegex
+		}
+		return p, nil
 	case "WhitespaceSplit":
 		return whitespaceSplit{}, nil
 	case "Whitespace":

@@ -127,6 +127,8 @@ func Parse(data []byte) (*Tokenizer, error) {
 		t.unkID = m.unkID
 	case *unigram:
 		t.unkID = m.unkID
+	case *bpe:
+		t.unkID = m.unkID
 	}
 	return t, nil
 }
@@ -145,7 +147,7 @@ func (t *Tokenizer) MaxLength() int { return t.maxLength }
 // PadID is the id used to pad batches.
 func (t *Tokenizer) PadID() int { return t.padID }
 
-// UnkID is the model's unknown-token id.
+// UnkID is the model's unknown-token id, -1 for a BPE model without one (byte-level BPE).
 func (t *Tokenizer) UnkID() int { return t.unkID }
 
 // VocabSize is one more than the largest token id.

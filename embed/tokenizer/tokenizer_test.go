@@ -291,9 +291,9 @@ func TestEncodeBatchPads(t *testing.T) {
 }
 
 func TestUnsupportedComponent(t *testing.T) {
-	_, err := Parse([]byte(`{"model":{"type":"BPE","vocab":{},"merges":[]}}`))
-	if err == nil || !strings.Contains(err.Error(), `"BPE"`) {
-		t.Fatalf("err = %v, want unsupported BPE", err)
+	_, err := Parse([]byte(`{"model":{"type":"WordLevel","vocab":{},"unk_token":"x"}}`))
+	if err == nil || !strings.Contains(err.Error(), `"WordLevel"`) {
+		t.Fatalf("err = %v, want unsupported WordLevel", err)
 	}
 }
 

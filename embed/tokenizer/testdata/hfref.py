@@ -9,6 +9,7 @@ regex-based added-token splitting.
 usage: hfref.py TOKENIZER_JSON INPUTS_JSON [--special] [--max-length N]
 INPUTS_JSON is a JSON list of strings; prints a JSON list of id lists.
 """
+import heapq
 import json
 import re
 import sys
@@ -98,6 +99,73 @@ def is_punct(ch):
     return unicodedata.category(ch)[0] == "P"
 
 
+def byte_chars():
+    """GPT-2's bytes_to_unicode: printable Latin-1 bytes stand for themselves, the others take
+    the code points from 256 upwards in byte order."""
+    keep = [b for b in range(256) if 33 <= b <= 126 or 161 <= b <= 172 or 174 <= b <= 255]
+    table, extra = {}, 256
+    for b in range(256):
+        if b in keep:
+            table[b] = chr(b)
+        else:
+            table[b] = chr(extra)
+            extra += 1
+    return table
+
+
+BYTE_CHARS = byte_chars()
+_GPT2_RX = None
+
+
+def _ranges_class(pred):
+    """A regex character class body for all code points satisfying pred."""
+    parts, start, prev = [], None, None
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF:
+            ok = False
+        else:
+            ok = pred(chr(cp))
+        if ok and start is None:
+            start = cp
+        if not ok and start is not None:
+            parts.append((start, prev))
+            start = None
+        prev = cp
+    if start is not None:
+        parts.append((start, 0x10FFFF))
+    return "".join("\\U%08x" % a if a == b else "\\U%08x-\\U%08x" % (a, b) for a, b in parts)
+
+
+def gpt2_regex():
+    """The GPT-2 split pattern with \\p{L}, \\p{N} and \\s (Unicode White_Space, as Oniguruma
+    has it; Python's own \\s also takes U+001C..U+001F) spelled out as explicit classes, so that
+    Python's backtracking engine, which has the lookahead Go lacks, runs it as written."""
+    global _GPT2_RX
+    if _GPT2_RX is None:
+        L = _ranges_class(lambda c: unicodedata.category(c)[0] == "L")
+        N = _ranges_class(lambda c: unicodedata.category(c)[0] == "N")
+        S = "".join("\\U%08x" % cp for cp in sorted(WHITE_SPACE))
+        pat = ("'s|'t|'re|'ve|'m|'ll|'d| ?[{L}]+| ?[{N}]+| ?[^{S}{L}{N}]+|[{S}]+(?![^{S}])|[{S}]+"
+               .format(L=L, N=N, S=S))
+        _GPT2_RX = re.compile(pat)
+    return _GPT2_RX
+
+
+def byte_level(cfg):
+    prefix_space = cfg.get("add_prefix_space", True)
+    use_regex = cfg.get("use_regex", True)
+
+    def run(s, first):
+        if not s:
+            return []
+        if prefix_space and not s.startswith(" "):
+            s = " " + s
+        pieces = gpt2_regex().findall(s) if use_regex else [s]
+        assert "".join(pieces) == s, "GPT-2 pattern left characters unmatched"
+        return ["".join(BYTE_CHARS[b] for b in p.encode("utf-8")) for p in pieces if p]
+    return run
+
+
 def make_pre(cfg):
     if cfg is None:
         return lambda s, first: [s]
@@ -136,6 +204,17 @@ def make_pre(cfg):
                 return [s]
             return [p for p in re.split("(?=%s)" % re.escape(rep), s) if p]
         return meta
+    if t == "ByteLevel":
+        return byte_level(cfg)
+    if t == "Sequence":
+        parts = [make_pre(c) for c in cfg["pretokenizers"]]
+
+        def seq(s, first):
+            words = [s]
+            for p in parts:
+                words = [x for w in words for x in p(w, first)]
+            return words
+        return seq
     raise SystemExit("unsupported pre_tokenizer " + t)
 
 
@@ -206,23 +285,114 @@ def unigram(cfg):
     return run
 
 
+def bpe(cfg):
+    """HF BPE: per-character symbols (continuation prefix after the first, end-of-word suffix on
+    the last, byte fallback <0xXX> or the unknown token, fused when fuse_unk, for characters not
+    in the vocabulary), then merges from a heap keyed (rank, position), skipping stale entries."""
+    vocab = cfg["vocab"]
+    prefix = cfg.get("continuing_subword_prefix") or ""
+    suffix = cfg.get("end_of_word_suffix") or ""
+    unk = cfg.get("unk_token")
+    unk_id = vocab[unk] if unk is not None else None
+    fuse = cfg.get("fuse_unk", False)
+    fallback = cfg.get("byte_fallback", False)
+    ignore = cfg.get("ignore_merges", False)
+    ranks = {}
+    for rank, m in enumerate(cfg["merges"]):
+        a, b = m.split(" ") if isinstance(m, str) else m
+        ranks[(a, b)] = rank  # a later duplicate wins
+    cache = {}
+
+    def initial(word):
+        syms = []  # token strings; None marks an unknown run
+        for i, ch in enumerate(word):
+            s = (prefix if i > 0 else "") + ch + (suffix if i == len(word) - 1 else "")
+            if s in vocab:
+                syms.append(s)
+                continue
+            if fallback:
+                bts = ["<0x%02X>" % b for b in ch.encode("utf-8")]
+                if all(b in vocab for b in bts):
+                    syms.extend(bts)
+                    continue
+            if unk_id is None:
+                continue
+            if fuse and syms and syms[-1] is None:
+                continue
+            syms.append(None)
+        return syms
+
+    def run(word):
+        if not word:
+            return []
+        if ignore and word in vocab:
+            return [vocab[word]]
+        if word in cache:
+            return cache[word]
+        syms = initial(word)
+        # doubly linked list over positions; dead positions have sym None-and-removed
+        nxt = list(range(1, len(syms))) + [-1]
+        prv = [-1] + list(range(len(syms) - 1))
+        alive = [True] * len(syms)
+        heap = []
+
+        def push(i):
+            j = nxt[i]
+            if j < 0 or syms[i] is None or syms[j] is None:
+                return
+            r = ranks.get((syms[i], syms[j]))
+            if r is not None:
+                heapq.heappush(heap, (r, i, syms[i], syms[j]))
+
+        for i in range(len(syms)):
+            push(i)
+        while heap:
+            r, i, a, b = heapq.heappop(heap)
+            j = nxt[i] if alive[i] else -1
+            if j < 0 or syms[i] != a or syms[j] != b:
+                continue  # stale: one side was merged since
+            b_tail = b[len(prefix):] if prefix and b.startswith(prefix) else b
+            syms[i] = a + b_tail
+            alive[j] = False
+            nxt[i] = nxt[j]
+            if nxt[j] >= 0:
+                prv[nxt[j]] = i
+            push(i)
+            if prv[i] >= 0:
+                push(prv[i])
+        out, i = [], 0
+        while 0 <= i < len(syms):
+            out.append(unk_id if syms[i] is None else vocab[syms[i]])
+            i = nxt[i]
+        cache[word] = out
+        return out
+    return run
+
+
 class Reference:
     def __init__(self, path):
         cfg = json.load(open(path, encoding="utf-8"))
         self.norm = make_normalizer(cfg.get("normalizer"))
         self.pre = make_pre(cfg.get("pre_tokenizer"))
         m = cfg["model"]
-        self.model = {"WordPiece": wordpiece, "Unigram": unigram}[m["type"]](m)
+        self.model = {"WordPiece": wordpiece, "Unigram": unigram, "BPE": bpe}[m["type"]](m)
         raw = [a for a in cfg.get("added_tokens", []) if not a["normalized"]]
         raw.sort(key=lambda a: -len(a["content"]))
         self.added = {a["content"]: a["id"] for a in raw}
         self.added_rx = re.compile("(" + "|".join(re.escape(a["content"]) for a in raw) + ")") if raw else None
         self.post = cfg.get("post_processor")
 
-    def specials(self):
-        p = self.post
-        if p is None:
+    def specials(self, p=0):
+        if p == 0:
+            p = self.post
+        if p is None or p["type"] == "ByteLevel":
             return [], []
+        if p["type"] == "Sequence":
+            before, after = [], []
+            for q in p["processors"]:
+                b, a = self.specials(q)
+                before, after = before + b, a + after
+            return before, after
         if p["type"] in ("BertProcessing", "RobertaProcessing"):
             return [p["cls"][1]], [p["sep"][1]]
         before, after, seen = [], [], False
