@@ -3,9 +3,12 @@ package schemas
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"os"
 	"strings"
 )
 
@@ -130,4 +133,41 @@ func DecodeCorpusDoc(b []byte) (CorpusDoc, error) {
 		return CorpusDoc{}, Errorf(ReasonInvalid, "corpus line %q has no contents", d.ID)
 	}
 	return d, nil
+}
+
+// DecodeFile streams the records of a JSON-lines file: each line is decoded with decode and
+// handed to fn. Over-long and undecodable lines are counted in bad and skipped; ctx is checked
+// between lines; an error from fn stops the read and is returned. maxLine <= 0 means
+// DefaultMaxLine.
+func DecodeFile[T any](ctx context.Context, path string, maxLine int, decode func([]byte) (T, error), fn func(T) error) (bad int, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	lr := NewLineReader(f, maxLine)
+	for {
+		if err := ctx.Err(); err != nil {
+			return bad, err
+		}
+		line, err := lr.Next()
+		if errors.Is(err, io.EOF) {
+			return bad, nil
+		}
+		if err != nil {
+			return bad, fmt.Errorf("read %s: %w", path, err)
+		}
+		if line.Err != nil {
+			bad++
+			continue
+		}
+		rec, err := decode(line.Bytes)
+		if err != nil {
+			bad++
+			continue
+		}
+		if err := fn(rec); err != nil {
+			return bad, err
+		}
+	}
 }

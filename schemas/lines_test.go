@@ -3,6 +3,7 @@ package schemas
 import (
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"testing"
 )
@@ -60,5 +61,27 @@ func TestLineReaderLongLineThenGood(t *testing.T) {
 	got := readAll(t, in, 1000)
 	if len(got) != 2 || got[0].Err == nil || len(got[0].Bytes) != 1000 || string(got[1].Bytes) != `{"question":"q"}` || got[1].Number != 2 {
 		t.Fatalf("got %d lines: first err=%v len=%d", len(got), got[0].Err, len(got[0].Bytes))
+	}
+}
+
+func TestDecodeFileCountsBadLinesAndStopsOnCallbackError(t *testing.T) {
+	path := t.TempDir() + "/q.jsonl"
+	body := `{"id":"a","question":"one"}` + "\n{broken\n" + `{"id":"b","question":"` + strings.Repeat("x", 200) + `"}` + "\n" + `{"id":"c","question":"three"}` + "\n"
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	bad, err := DecodeFile(t.Context(), path, 100, DecodeQuery, func(q Query) error { ids = append(ids, q.ID); return nil })
+	if err != nil || bad != 2 || strings.Join(ids, ",") != "a,c" {
+		t.Fatalf("ids %v, bad %d, err %v; want a,c with 2 bad lines", ids, bad, err)
+	}
+	stop := errors.New("stop")
+	ids = nil
+	_, err = DecodeFile(t.Context(), path, 100, DecodeQuery, func(q Query) error { ids = append(ids, q.ID); return stop })
+	if !errors.Is(err, stop) || len(ids) != 1 {
+		t.Fatalf("callback error: err %v after %v", err, ids)
+	}
+	if _, err := DecodeFile(t.Context(), path+".missing", 0, DecodeQuery, func(Query) error { return nil }); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing file: %v", err)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -44,34 +43,10 @@ func runDeadletters(ctx context.Context, sio stdio, args []string) error {
 // readDeadLetters streams the dead letters of a JSON-lines file; lines that are not dead
 // letters are counted, not fatal.
 func readDeadLetters(ctx context.Context, path string, fn func(schemas.DeadLetter)) (bad int, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	lr := schemas.NewLineReader(f, 64<<20)
-	for {
-		if err := ctx.Err(); err != nil {
-			return bad, err
-		}
-		line, err := lr.Next()
-		if errors.Is(err, io.EOF) {
-			return bad, nil
-		}
-		if err != nil {
-			return bad, fmt.Errorf("read %s: %w", path, err)
-		}
-		if line.Err != nil {
-			bad++
-			continue
-		}
-		d, err := schemas.DecodeDeadLetter(line.Bytes)
-		if err != nil {
-			bad++
-			continue
-		}
+	return schemas.DecodeFile(ctx, path, 64<<20, schemas.DecodeDeadLetter, func(d schemas.DeadLetter) error {
 		fn(d)
-	}
+		return nil
+	})
 }
 
 func deadletterStats(ctx context.Context, sio stdio, args []string) error {

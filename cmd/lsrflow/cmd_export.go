@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -149,43 +148,17 @@ func scoredReader(path string) (func(context.Context, func([]schemas.Scored) err
 }
 
 func readScoredJSONL(ctx context.Context, path string, fn func([]schemas.Scored) error) (int, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return 0, err
-	}
-	defer fh.Close()
-	lr := schemas.NewLineReader(fh, 0)
-	bad := 0
 	batch := make([]schemas.Scored, 0, 256)
-	for {
-		if err := ctx.Err(); err != nil {
-			return bad, err
-		}
-		line, err := lr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return bad, err
-		}
-		if line.Err != nil {
-			bad++
-			continue
-		}
-		s, err := schemas.DecodeScored(line.Bytes)
-		if err != nil {
-			bad++
-			continue
-		}
+	bad, err := schemas.DecodeFile(ctx, path, 0, schemas.DecodeScored, func(s schemas.Scored) error {
 		if batch = append(batch, s); len(batch) == cap(batch) {
-			if err := fn(batch); err != nil {
-				return bad, err
-			}
+			err := fn(batch)
 			batch = batch[:0]
+			return err
 		}
+		return nil
+	})
+	if err == nil && len(batch) > 0 {
+		err = fn(batch)
 	}
-	if len(batch) > 0 {
-		return bad, fn(batch)
-	}
-	return bad, nil
+	return bad, err
 }
