@@ -42,16 +42,15 @@ func decodeVLLMEcho(b []byte, reqs []lm.Request, out []lm.Result) error {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return err
 	}
-	if len(r.Choices) != len(reqs) {
-		return fmt.Errorf("%d choices for %d prompts", len(r.Choices), len(reqs))
+	seen, err := newChoiceSet(len(r.Choices), len(reqs))
+	if err != nil {
+		return err
 	}
-	seen := make([]bool, len(reqs))
 	for _, ch := range r.Choices {
 		i := ch.Index
-		if i < 0 || i >= len(reqs) || seen[i] {
-			return fmt.Errorf("bad or repeated choice index %d", i)
+		if err := seen.claim(i); err != nil {
+			return err
 		}
-		seen[i] = true
 		lp := ch.Logprobs
 		if lp == nil || len(lp.TokenLogprobs) != len(lp.TextOffset) || len(lp.Tokens) != len(lp.TextOffset) {
 			return fmt.Errorf("choice %d: logprobs missing or of unequal lengths", i)
@@ -99,16 +98,15 @@ func decodeVLLMPrompt(b []byte, reqs []lm.Request, out []lm.Result) error {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return err
 	}
-	if len(r.Choices) != len(reqs) {
-		return fmt.Errorf("%d choices for %d prompts", len(r.Choices), len(reqs))
+	seen, err := newChoiceSet(len(r.Choices), len(reqs))
+	if err != nil {
+		return err
 	}
-	seen := make([]bool, len(reqs))
 	for _, ch := range r.Choices {
 		i := ch.Index
-		if i < 0 || i >= len(reqs) || seen[i] {
-			return fmt.Errorf("bad or repeated choice index %d", i)
+		if err := seen.claim(i); err != nil {
+			return err
 		}
-		seen[i] = true
 		n := len(ch.PromptLogprobs)
 		lps := make([]*float64, n)
 		pieces := make([]string, n)
@@ -244,5 +242,25 @@ func decodeSGLang(b []byte, reqs []lm.Request, out []lm.Result) error {
 		}
 		out[i] = res
 	}
+	return nil
+}
+
+// choiceSet checks that a batched response answers every prompt exactly once: servers
+// return choices with an index, not necessarily in order.
+type choiceSet []bool
+
+func newChoiceSet(choices, prompts int) (choiceSet, error) {
+	if choices != prompts {
+		return nil, fmt.Errorf("%d choices for %d prompts", choices, prompts)
+	}
+	return make(choiceSet, prompts), nil
+}
+
+// claim records choice index i, rejecting one out of range or seen before.
+func (s choiceSet) claim(i int) error {
+	if i < 0 || i >= len(s) || s[i] {
+		return fmt.Errorf("bad or repeated choice index %d", i)
+	}
+	s[i] = true
 	return nil
 }
