@@ -1,12 +1,12 @@
 package pipeline
 
 import (
+	"context"
 	"errors"
 	"os"
 	"sync"
 
 	"github.com/lsrflow/lsrflow/schemas"
-	"github.com/lsrflow/lsrflow/sinks/jsonl"
 )
 
 // doneSet tracks which query ids are finished (scored by this teacher, or dead-lettered past
@@ -65,44 +65,23 @@ func (d *doneSet) maybeClose() {
 	}
 }
 
-func (d *doneSet) loadScored(path, teacherKey string) error {
-	recs, err := jsonl.ReadAll(path, func(b []byte) (schemas.Scored, error) {
-		s, err := schemas.DecodeScored(b)
-		if err != nil {
-			return schemas.Scored{}, nil // torn or foreign line: the sink keeps it, we skip it
-		}
-		return s, nil
-	})
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
+// mark records key as finished before the run (it is not waited for).
+func (d *doneSet) mark(key string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, s := range recs {
-		if s.ID != "" && s.TeacherKey == teacherKey {
-			d.ids[queryKey(s.ID)] = struct{}{}
-		}
-	}
-	return nil
+	d.ids[key] = struct{}{}
 }
 
-func (d *doneSet) loadDead(path string) error {
-	recs, err := jsonl.ReadAll(path, func(b []byte) (schemas.DeadLetter, error) {
-		dl, err := schemas.DecodeDeadLetter(b)
-		if err != nil {
-			return schemas.DeadLetter{}, nil
+// loadDead marks the queries dead-lettered past ingest in a dead-letter log as finished.
+func (d *doneSet) loadDead(ctx context.Context, path string) error {
+	_, err := schemas.DecodeFile(ctx, path, maxScoredLine, schemas.DecodeDeadLetter, func(dl schemas.DeadLetter) error {
+		if dl.Stage != StageIngest && dl.Key != "" {
+			d.mark(queryKey(dl.Key))
 		}
-		return dl, nil
+		return nil
 	})
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, dl := range recs {
-		if dl.Stage != "" && dl.Stage != StageIngest && dl.Key != "" {
-			d.ids[queryKey(dl.Key)] = struct{}{}
-		}
-	}
-	return nil
+	return err
 }

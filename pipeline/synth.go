@@ -41,6 +41,8 @@ const (
 	MetricsFile      = "metrics.jsonl"
 	SummaryFile      = "summary.json"
 	defaultPartition = 3
+	// maxScoredLine bounds one scored record when the log is read back (k passages of text).
+	maxScoredLine = 64 << 20
 	// evalGrace bounds how long a finished run waits for the evaluate stage to catch up.
 	evalGrace = 5 * time.Second
 )
@@ -163,18 +165,12 @@ func Synth(ctx context.Context, o SynthOptions) (Summary, error) {
 		defer s.Close()
 	}
 
-	// scored.jsonl is the log of record: extra sinks buffer until Flush, so after a crash they
-	// may lack records the log has. Catch them up before anything new flows.
-	if err := catchUp(ctx, filepath.Join(o.OutDir, ScoredFile), o.ExtraScoredSinks); err != nil {
-		return sum, err
-	}
-
 	// What is already finished: scored by this teacher, or dead-lettered past ingest.
 	done := newDoneSet()
-	if err := done.loadScored(filepath.Join(o.OutDir, ScoredFile), teacherKey); err != nil {
+	if err := resumeFromLog(ctx, filepath.Join(o.OutDir, ScoredFile), teacherKey, done, o.ExtraScoredSinks); err != nil {
 		return sum, err
 	}
-	if err := done.loadDead(filepath.Join(o.OutDir, DeadLettersFile)); err != nil {
+	if err := done.loadDead(ctx, filepath.Join(o.OutDir, DeadLettersFile)); err != nil {
 		return sum, err
 	}
 
@@ -498,33 +494,30 @@ func writeSummary(path string, s Summary) error {
 func queryKey(id string) string   { return "q\x00" + id }
 func ingestKey(key string) string { return "ingest\x00" + key }
 
-// catchUp writes every record of the scored log to each sink (they de-duplicate) and flushes.
-func catchUp(ctx context.Context, logPath string, extra []sinks.Sink[schemas.Scored]) error {
-	if len(extra) == 0 {
-		return nil
-	}
-	recs, err := jsonl.ReadAll(logPath, func(b []byte) (schemas.Scored, error) {
-		s, err := schemas.DecodeScored(b)
-		if err != nil {
-			return schemas.Scored{}, nil // a foreign or torn line: not ours to replay
+// resumeFromLog reads the scored log once, streaming: every record by this teacher marks its
+// query done, and every record goes to the extra sinks. scored.jsonl is the log of record:
+// extra sinks buffer until Flush, so after a crash they may lack records the log has; they
+// de-duplicate what they already hold. Lines that do not decode (a torn tail, a foreign line)
+// are not ours to replay and are skipped.
+func resumeFromLog(ctx context.Context, logPath, teacherKey string, done *doneSet, extra []sinks.Sink[schemas.Scored]) error {
+	_, err := schemas.DecodeFile(ctx, logPath, maxScoredLine, schemas.DecodeScored, func(r schemas.Scored) error {
+		if r.TeacherKey == teacherKey {
+			done.mark(queryKey(r.ID))
 		}
-		return s, nil
+		for _, s := range extra {
+			if _, err := s.Write(ctx, r); err != nil {
+				return fmt.Errorf("catching up a sink from %s: %w", logPath, err)
+			}
+		}
+		return nil
 	})
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("reading %s: %w", logPath, err)
+		return err
 	}
 	for _, s := range extra {
-		for _, r := range recs {
-			if r.ID == "" {
-				continue
-			}
-			if _, err := s.Write(ctx, r); err != nil {
-				return fmt.Errorf("catching up a sink from %s: %w", logPath, err)
-			}
-		}
 		if err := s.Flush(ctx); err != nil {
 			return fmt.Errorf("catching up a sink from %s: %w", logPath, err)
 		}
