@@ -17,6 +17,7 @@ type Tokenizer struct {
 	model  model
 	post   postProcessor
 	dec    decoder
+	trim   *offsetTrim
 	added  *addedMatcher // matched in the raw text (normalized=false)
 	nadded *addedMatcher // matched in the normalized text (normalized=true)
 
@@ -183,6 +184,9 @@ func Parse(data []byte) (*Tokenizer, error) {
 	if t.dec, err = parseDecoder(f.Decoder); err != nil {
 		return nil, err
 	}
+	if t.trim, err = parseOffsetTrim(f.PostProcessor); err != nil {
+		return nil, err
+	}
 	if f.Truncation != nil {
 		if f.Truncation.Direction != "" && f.Truncation.Direction != "Right" {
 			return nil, fmt.Errorf("truncation direction %q is not supported", f.Truncation.Direction)
@@ -342,6 +346,9 @@ func (t *Tokenizer) Encode(text string, addSpecial bool) Encoding {
 	for i, tk := range toks {
 		ids[i] = tk.id
 		offs[i] = Offset{tk.start, tk.end}
+	}
+	if t.trim != nil {
+		t.trim.apply(func(i int) string { return t.idToToken[ids[i]] }, offs)
 	}
 	var typeIDs []int
 	if addSpecial && t.post != nil {
