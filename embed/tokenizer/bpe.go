@@ -17,7 +17,7 @@ import (
 type bpe struct {
 	ids          map[string]int
 	merges       map[uint64]bpeMerge // pairKey(left, right)
-	unkID        int // -1: no unknown token
+	unkID        int                 // -1: no unknown token
 	prefix       string
 	suffix       string
 	fuseUnk      bool
@@ -255,15 +255,15 @@ func (h *candHeap) pop() bpeCand {
 
 func parseBPE(raw json.RawMessage) (*bpe, error) {
 	var v struct {
-		Vocab        map[string]int    `json:"vocab"`
-		Merges       json.RawMessage   `json:"merges"`
-		Unk          *string           `json:"unk_token"`
-		Prefix       *string           `json:"continuing_subword_prefix"`
-		Suffix       *string           `json:"end_of_word_suffix"`
-		FuseUnk      bool              `json:"fuse_unk"`
-		ByteFallback bool              `json:"byte_fallback"`
-		IgnoreMerges bool              `json:"ignore_merges"`
-		Dropout      *float64          `json:"dropout"`
+		Vocab        map[string]int  `json:"vocab"`
+		Merges       json.RawMessage `json:"merges"`
+		Unk          *string         `json:"unk_token"`
+		Prefix       *string         `json:"continuing_subword_prefix"`
+		Suffix       *string         `json:"end_of_word_suffix"`
+		FuseUnk      bool            `json:"fuse_unk"`
+		ByteFallback bool            `json:"byte_fallback"`
+		IgnoreMerges bool            `json:"ignore_merges"`
+		Dropout      *float64        `json:"dropout"`
 	}
 	if err := json.Unmarshal(raw, &v); err != nil {
 		return nil, fmt.Errorf("model BPE: %w", err)

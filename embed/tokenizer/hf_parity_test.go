@@ -25,6 +25,7 @@ type hfSet struct {
 }
 
 type hfRequest struct {
+	Mode      string  `json:"mode"`
 	Modules   string  `json:"modules"`
 	Tokenizer string  `json:"tokenizer"`
 	MaxLength int     `json:"maxLength,omitempty"`
@@ -38,11 +39,19 @@ type hfOut struct {
 	Decode      []string   `json:"decode"`
 	DecodeSkip  []string   `json:"decodeSkip"`
 	TokenDecode [][]string `json:"tokenDecode"`
+	Pieces      [][]string `json:"pieces"` // mode "pretokenize"
 }
 
 // startHF starts testdata/hfref.js on the sets; the returned function waits for its answer.
 // It fails (never skips) when node or the library is missing.
 func startHF(tb testing.TB, tokPath string, maxLength int, sets ...hfSet) func() []hfOut {
+	tb.Helper()
+	return startHFMode(tb, "encode", tokPath, maxLength, sets...)
+}
+
+// startHFMode is startHF with a mode: "encode", or "pretokenize" (only the pre-tokenizer's
+// pieces).
+func startHFMode(tb testing.TB, mode, tokPath string, maxLength int, sets ...hfSet) func() []hfOut {
 	tb.Helper()
 	modules := testenv.CachePath(tb, "tokenizers", "tokenizers")
 	if _, err := os.Stat(filepath.Join(modules, "node_modules", "tokenizers", "tokenizers.linux-x64-gnu.node")); err != nil {
@@ -53,7 +62,7 @@ func startHF(tb testing.TB, tokPath string, maxLength int, sets ...hfSet) func()
 		tb.Fatal("node is not on PATH: the tokenizer parity tests need it (Node 20)")
 	}
 	dir := tb.TempDir()
-	req, err := json.Marshal(hfRequest{Modules: modules, Tokenizer: tokPath, MaxLength: maxLength, Sets: sets})
+	req, err := json.Marshal(hfRequest{Mode: mode, Modules: modules, Tokenizer: tokPath, MaxLength: maxLength, Sets: sets})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -81,6 +90,12 @@ func startHF(tb testing.TB, tokPath string, maxLength int, sets ...hfSet) func()
 			tb.Fatal(err)
 		}
 		for i, o := range outs {
+			if mode == "pretokenize" {
+				if len(o.Pieces) != len(sets[i].Texts) {
+					tb.Fatalf("hfref.js returned %d pre-tokenizations for %d texts", len(o.Pieces), len(sets[i].Texts))
+				}
+				continue
+			}
 			if len(o.Special) != len(sets[i].Texts) || len(o.Plain) != len(sets[i].Texts) {
 				tb.Fatalf("hfref.js returned %d/%d encodings for %d texts", len(o.Special), len(o.Plain), len(sets[i].Texts))
 			}
@@ -278,7 +293,8 @@ type parityCase struct {
 
 var parityCases = []parityCase{
 	{"llama3", func(tb testing.TB) string { return realTokenizer(tb, "llama3") }, true},
-	{"llama3_1", func(tb testing.TB) string { return realTokenizer(tb, "llama3_1") }, true},
+	// Llama-3.1: Llama-3's vocabulary and pattern with a BOS-adding post-processor.
+	{"llama3_1", func(tb testing.TB) string { return realTokenizer(tb, "llama3_1") }, false},
 	{"qwen3", func(tb testing.TB) string { return realTokenizer(tb, "qwen3") }, true},
 	{"llama2", func(tb testing.TB) string { return realTokenizer(tb, "llama2") }, true},
 	{"gemma3", func(tb testing.TB) string { return realTokenizer(tb, "gemma3") }, true},
@@ -288,10 +304,28 @@ var parityCases = []parityCase{
 	{"deepseek_v3", func(tb testing.TB) string { return realTokenizer(tb, "deepseek_v3") }, false},
 }
 
+// corpusStride is 1 (every NQ-open question and QED passage) with LSRFLOW_PARITY_ALL=1
+// (`make tokenizer-parity`), else 3: every third one, which keeps `make test` near half a
+// minute of CPU.
+func corpusStride() int {
+	if os.Getenv("LSRFLOW_PARITY_ALL") == "1" {
+		return 1
+	}
+	return 3
+}
+
+func every[T any](xs []T, n int) []T {
+	var out []T
+	for i := 0; i < len(xs); i += n {
+		out = append(out, xs[i])
+	}
+	return out
+}
+
 // TestHFParity compares every tokenizer with Hugging Face on the tricky table (with per-token
-// decoding), and the main ones on all NQ-open questions and all QED passages.
+// decoding), and the main ones on the NQ-open questions (test and dev) and QED passages.
 func TestHFParity(t *testing.T) {
-	nq, qed := nqQuestions(t), qedPassages(t)
+	nq, qed := every(nqQuestions(t), corpusStride()), every(qedPassages(t), corpusStride())
 	for _, pc := range parityCases {
 		t.Run(pc.name, func(t *testing.T) {
 			path := pc.path(t)
@@ -312,4 +346,178 @@ func TestHFParity(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkPassagesVsHF encodes every QED passage (about 140 Llama-3 tokens each) with the
+// Llama-3 tokenizer, one at a time, and runs Hugging Face (testdata/hfbench.js) on the same
+// passages right after: metrics are passages/s of both and their ratio. Run it with
+// `go test -run '^$' -bench PassagesVsHF ./embed/tokenizer/`.
+func BenchmarkPassagesVsHF(b *testing.B) {
+	path := realTokenizer(b, "llama3")
+	tok, err := Load(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	passages := qedPassages(b)
+	n := 0
+	for b.Loop() {
+		for _, p := range passages {
+			tok.Encode(p, true)
+		}
+		n += len(passages)
+	}
+	goRate := float64(n) / b.Elapsed().Seconds()
+	b.ReportMetric(goRate, "passages/s")
+
+	textsPath := filepath.Join(b.TempDir(), "texts.json")
+	raw, err := json.Marshal(passages)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(textsPath, raw, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	modules := testenv.CachePath(b, "tokenizers", "tokenizers")
+	out, err := exec.CommandContext(b.Context(), "node", "testdata/hfbench.js", modules, path, textsPath, "3").Output()
+	if err != nil {
+		b.Fatalf("hfbench.js: %v", err)
+	}
+	var hf struct{ Sequential, Batch float64 }
+	if err := json.Unmarshal(out, &hf); err != nil {
+		b.Fatalf("hfbench.js output %q: %v", out, err)
+	}
+	b.ReportMetric(hf.Sequential, "hf-passages/s")
+	b.ReportMetric(hf.Batch, "hf-batch-passages/s")
+	b.ReportMetric(goRate/hf.Sequential, "go/hf")
+}
+
+// withAddedTokens writes a copy of a tokenizer.json with more added tokens (ids after the
+// largest one) and returns its path.
+func withAddedTokens(tb testing.TB, path string, toks ...map[string]any) string {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var f map[string]any
+	if err := json.Unmarshal(b, &f); err != nil {
+		tb.Fatal(err)
+	}
+	tok, err := Parse(b)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	added, _ := f["added_tokens"].([]any)
+	for i, a := range toks {
+		e := map[string]any{"id": tok.VocabSize() + i, "single_word": false, "lstrip": false, "rstrip": false,
+			"normalized": false, "special": false}
+		for k, v := range a {
+			e[k] = v
+		}
+		added = append(added, e)
+	}
+	f["added_tokens"] = added
+	out, err := json.Marshal(f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := filepath.Join(tb.TempDir(), "tokenizer.json")
+	if err := os.WriteFile(p, out, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// TestHFAddedTokenFlags checks lstrip, rstrip, single_word and normalized added tokens (no real
+// file here sets them) on a WordPiece and a byte-level BPE tokenizer.
+func TestHFAddedTokenFlags(t *testing.T) {
+	extra := []map[string]any{
+		{"content": "<mask>", "lstrip": true, "special": true},
+		{"content": "[R]", "rstrip": true},
+		{"content": "<both>", "lstrip": true, "rstrip": true, "special": true},
+		{"content": "word", "single_word": true},
+		{"content": "Hello", "normalized": true},
+		{"content": "ok!", "normalized": true, "single_word": true, "special": true},
+	}
+	texts := []string{
+		"a <mask> b", "a   <mask>b", "<mask>", "  <mask>  ", "x [R]   y", "[R][R] x", "[R]\n\n z",
+		"<both>   <both>  z", "a\t<both>\tb", "password word words sword word", "word", " word ", "word.",
+		"éword wordé", "say Hello and HELLO and hello", "helloHello", "ok! ok!ok! fine ok!",
+		"a<mask><mask>", "<mask>[R]<both>word", "what is the capital of France?",
+	}
+	for _, base := range []struct {
+		name string
+		path string
+	}{{"wordpiece", bertTokenizerJSON(t, 0)}, {"bytelevel", bpeTokenizerJSON(t, "gpt2")}} {
+		t.Run(base.name, func(t *testing.T) {
+			path := withAddedTokens(t, base.path, extra...)
+			tok, err := Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref := hfReference(t, path, texts, true, 0)
+			r := compareHF(t, tok, texts, ref, true)
+			t.Logf("added-token flags %s: %v", base.name, r)
+		})
+	}
+}
+
+// splitOnlyTokenizer writes a tokenizer.json whose pre-tokenizer is one Split (Isolated) on
+// pat, so that Hugging Face's pre-tokenized pieces show what Oniguruma matched.
+func splitOnlyTokenizer(tb testing.TB, pat string) string {
+	tb.Helper()
+	f := map[string]any{
+		"version": "1.0", "added_tokens": []any{}, "normalizer": nil, "post_processor": nil, "decoder": nil,
+		"pre_tokenizer": map[string]any{"type": "Split", "pattern": map[string]any{"Regex": pat},
+			"behavior": "Isolated", "invert": false},
+		"model": map[string]any{"type": "WordLevel", "vocab": map[string]int{"[UNK]": 0}, "unk_token": "[UNK]"},
+	}
+	b, err := json.Marshal(f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := filepath.Join(tb.TempDir(), "split.json")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// hfPieces returns the pieces Hugging Face's pre-tokenizer cuts each text into.
+func hfPieces(tb testing.TB, tokPath string, texts []string) [][]string {
+	tb.Helper()
+	outs := startHFMode(tb, "pretokenize", tokPath, 0, hfSet{Texts: texts})()
+	return outs[0].Pieces
+}
+
+// FuzzEncodeLlama3 checks properties of the real Llama-3 tokenizer on any input: ids in
+// range, offsets inside the text and in order, and (byte-level BPE loses nothing) decoding
+// the ids of valid UTF-8 gives the text back.
+func FuzzEncodeLlama3(f *testing.F) {
+	for _, s := range hfTricky {
+		f.Add(s)
+	}
+	tok, err := Load(realTokenizer(f, "llama3"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		e := tok.Encode(s, false)
+		prev := 0
+		for i, id := range e.IDs {
+			if id < 0 || id >= tok.VocabSize() {
+				t.Fatalf("id %d out of range", id)
+			}
+			o := e.Offsets[i]
+			if o.Start < 0 || o.End > len(s) || o.Start > o.End || o.End < prev {
+				t.Fatalf("%q: offset %v after %d", s, o, prev)
+			}
+			prev = o.Start
+		}
+		if utf8.ValidString(s) {
+			if got := tok.Decode(e.IDs, false); got != s {
+				t.Fatalf("Decode(Encode(%q)) = %q", s, got)
+			}
+		}
+	})
 }

@@ -4,14 +4,15 @@
 //
 //   node hfref.js REQUEST.json OUT.json
 //
-// REQUEST: {"modules": DIR (holding node_modules/tokenizers), "tokenizer": PATH,
+// REQUEST: {"mode": "encode" or "pretokenize", "modules": DIR (holding node_modules/tokenizers), "tokenizer": PATH,
 //           "maxLength": truncation length (optional),
 //           "sets": [{"texts": [...], "tokenDecode": bool}, ...]}
 // OUT:     one object per set: {"special": ids with special tokens, "plain": ids without,
 //           "offsets": offsets of the plain tokens (the binding gives them in Unicode code
 //           points; a byte offset inside a character counts as that character's index), "decode": decode(plain, false),
 //           "decodeSkip": decode(special, true), "tokenDecode": decode([id], false) for each
-//           plain id (when asked)}
+//           plain id (when asked)}; in mode "pretokenize": {"pieces": the strings the
+//           pre-tokenizer cuts each text into}
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -22,6 +23,10 @@ const { Tokenizer } = require(path.join(req.modules, "node_modules", "tokenizers
 
 async function run(tok, set) {
   const texts = set.texts;
+  if (req.mode === "pretokenize") {
+    const pre = tok.getPreTokenizer();
+    return { pieces: texts.map((t) => pre.preTokenizeString(t).map(([s]) => s)) };
+  }
   const withSpecial = await tok.encodeBatch(texts, { addSpecialTokens: true });
   const plain = await tok.encodeBatch(texts, { addSpecialTokens: false });
   const out = { special: [], plain: [], offsets: [], decode: [], decodeSkip: [] };
