@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -844,17 +843,11 @@ func TestChargedMemoryCoversHeap(t *testing.T) {
 			defer tr.Close()
 			pub := newGatePublisher(tr)
 			h, _ := newHandler(t, Options{Publisher: pub})
-			heap := func() uint64 {
-				runtime.GC()
-				var m runtime.MemStats
-				runtime.ReadMemStats(&m)
-				return m.HeapAlloc
-			}
-			before := heap()
+			before := heapAlloc()
 			done := make(chan struct{})
 			go func() { post(t, h, body); close(done) }()
 			call := <-pub.calls
-			held, charged := int64(heap())-int64(before), h.mem.used.Load()
+			held, charged := int64(heapAlloc())-int64(before), h.mem.used.Load()
 			call.end <- nil
 			if len(call.msgs) < 3 {
 				(<-pub.calls).end <- nil // the dead letters went first; now the queries

@@ -93,20 +93,14 @@ func TestLedgerDisabledWindowStillJoinsPending(t *testing.T) {
 // DedupMemory is a true bound.
 func TestLedgerMemoryPerEntry(t *testing.T) {
 	const budget = 8 << 20
-	heap := func() uint64 {
-		runtime.GC()
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		return m.HeapAlloc
-	}
-	before := heap()
+	before := heapAlloc()
 	l := newLedger(time.Hour, budget)
 	now := time.Now()
 	capacity := budget / ledgerEntryBytes
 	for i := range 3 * capacity { // fill, then churn through it twice
 		publish(l, now, keyN(i))
 	}
-	used := heap() - before
+	used := heapAlloc() - before
 	if n, _, _ := l.stats(); n != capacity {
 		t.Fatalf("held %d keys, want %d", n, capacity)
 	}
@@ -115,4 +109,12 @@ func TestLedgerMemoryPerEntry(t *testing.T) {
 		t.Fatalf("the ledger takes %d bytes for a budget of %d", used, budget)
 	}
 	runtime.KeepAlive(l)
+}
+
+// heapAlloc returns the bytes allocated on the heap after a collection.
+func heapAlloc() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }

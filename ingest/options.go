@@ -123,34 +123,27 @@ func (l Limits) largestRequest() int64 {
 // withDefaults fills the zero fields.
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits()
-	set := func(v *int, def int) {
-		if *v == 0 {
-			*v = def
-		}
-	}
-	set64 := func(v *int64, def int64) {
-		if *v == 0 {
-			*v = def
-		}
-	}
-	setD := func(v *time.Duration, def time.Duration) {
-		if *v == 0 {
-			*v = def
-		}
-	}
-	set64(&l.MaxBody, d.MaxBody)
-	set(&l.MaxLines, d.MaxLines)
-	set(&l.MaxLineBytes, d.MaxLineBytes)
-	set(&l.MaxMessageBytes, d.MaxMessageBytes)
-	set(&l.DeadLetterPayload, d.DeadLetterPayload)
-	set64(&l.RequestBudget, d.RequestBudget)
-	set64(&l.InflightMemory, d.InflightMemory)
-	setD(&l.DedupWindow, d.DedupWindow)
-	set64(&l.DedupMemory, d.DedupMemory)
-	setD(&l.RequestTimeout, d.RequestTimeout)
-	setD(&l.PublishTimeout, d.PublishTimeout)
-	setD(&l.RetryAfter, d.RetryAfter)
+	orDefault(&l.MaxBody, d.MaxBody)
+	orDefault(&l.MaxLines, d.MaxLines)
+	orDefault(&l.MaxLineBytes, d.MaxLineBytes)
+	orDefault(&l.MaxMessageBytes, d.MaxMessageBytes)
+	orDefault(&l.DeadLetterPayload, d.DeadLetterPayload)
+	orDefault(&l.RequestBudget, d.RequestBudget)
+	orDefault(&l.InflightMemory, d.InflightMemory)
+	orDefault(&l.DedupWindow, d.DedupWindow)
+	orDefault(&l.DedupMemory, d.DedupMemory)
+	orDefault(&l.RequestTimeout, d.RequestTimeout)
+	orDefault(&l.PublishTimeout, d.PublishTimeout)
+	orDefault(&l.RetryAfter, d.RetryAfter)
 	return l
+}
+
+// orDefault sets *v to def when it is the zero value.
+func orDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
 }
 
 // Validate reports the first limit that cannot work (after defaults).

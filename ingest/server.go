@@ -63,23 +63,14 @@ func (s ServerOptions) Memory() int64 {
 
 func (s ServerOptions) withDefaults() ServerOptions {
 	d := DefaultServerOptions()
-	setD := func(v *time.Duration, def time.Duration) {
-		if *v == 0 {
-			*v = def
-		}
-	}
-	setD(&s.ReadHeaderTimeout, d.ReadHeaderTimeout)
-	setD(&s.ReadTimeout, d.ReadTimeout)
-	setD(&s.WriteTimeout, d.WriteTimeout)
-	setD(&s.IdleTimeout, d.IdleTimeout)
-	setD(&s.DrainDelay, d.DrainDelay)
-	setD(&s.Grace, d.Grace)
-	if s.MaxHeaderBytes == 0 {
-		s.MaxHeaderBytes = d.MaxHeaderBytes
-	}
-	if s.MaxConns == 0 {
-		s.MaxConns = d.MaxConns
-	}
+	orDefault(&s.ReadHeaderTimeout, d.ReadHeaderTimeout)
+	orDefault(&s.ReadTimeout, d.ReadTimeout)
+	orDefault(&s.WriteTimeout, d.WriteTimeout)
+	orDefault(&s.IdleTimeout, d.IdleTimeout)
+	orDefault(&s.DrainDelay, d.DrainDelay)
+	orDefault(&s.Grace, d.Grace)
+	orDefault(&s.MaxHeaderBytes, d.MaxHeaderBytes)
+	orDefault(&s.MaxConns, d.MaxConns)
 	if s.Log == nil {
 		s.Log = slog.New(slog.DiscardHandler)
 	}

@@ -145,7 +145,7 @@ See docs/ingest.md.`)
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// The limits bound live memory; the Go memory limit makes the collector keep the heap
 		// near them instead of letting it reach twice the live size.
-		debug.SetMemoryLimit(memory)
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(memory))
 	}
 
 	tr, err := kafka.New(kafka.Config{Brokers: c.Brokers}, kafka.WithLogger(log))

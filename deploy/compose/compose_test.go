@@ -32,7 +32,7 @@ type composeFile struct {
 			Replicas *int `yaml:"replicas"`
 		} `yaml:"deploy"`
 		Volumes []string `yaml:"volumes"` // docker-compose v1 prints SOURCE:TARGET[:MODE]
-		Ports   []any    `yaml:"ports"` // "IP:HOST:CONTAINER/tcp" with a host IP, else a map
+		Ports   []any    `yaml:"ports"`   // "IP:HOST:CONTAINER/tcp" with a host IP, else a map
 		Build   *struct {
 			Context    string `yaml:"context"`
 			Dockerfile string `yaml:"dockerfile"`
