@@ -35,6 +35,7 @@ type serveProc struct {
 	cmd     *exec.Cmd
 	base    string // http://host:port
 	logPath string
+	exited  chan struct{} // closed once the process is reaped (cmd.ProcessState is then set)
 }
 
 // startServeProc runs serve against broker addr with the given extra flags; wrap, if set,
@@ -48,7 +49,7 @@ func startServeProc(t *testing.T, bin, brokers, prefix string, wrap []string, fl
 	}
 	args := append(append([]string{}, wrap...), bin, "serve", "--config", cfg, "--brokers", brokers, "--addr", "127.0.0.1:0", "--drain-delay", "50ms", "--log-level", "info")
 	args = append(args, flags...)
-	p := &serveProc{cmd: exec.Command(args[0], args[1:]...), logPath: filepath.Join(dir, "serve.log")}
+	p := &serveProc{cmd: exec.Command(args[0], args[1:]...), logPath: filepath.Join(dir, "serve.log"), exited: make(chan struct{})}
 	logf, err := os.Create(p.logPath)
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +62,7 @@ func startServeProc(t *testing.T, bin, brokers, prefix string, wrap []string, fl
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan struct{})
+	exited := p.exited
 	t.Cleanup(func() {
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -555,3 +556,47 @@ func metricValue(t *testing.T, base, name string) string {
 }
 
 func head(s []string) []string { return s[:min(len(s), 10)] }
+
+// TestServeSIGTERMDrains: on SIGTERM serve answers /readyz 503 while it still takes requests
+// for --drain-delay, then exits 0.
+func TestServeSIGTERMDrains(t *testing.T) {
+	bin := lsrflowBin(t)
+	b := startBroker(t, bin)
+	s := startServeProc(t, bin, b.addr, "drain", nil, "--drain-delay", "3s")
+	get := func(path string) int {
+		resp, err := http.Get(s.base + path)
+		if err != nil {
+			return -1
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if c := get("/readyz"); c != http.StatusOK {
+		t.Fatalf("/readyz before SIGTERM: %d", c)
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for get("/readyz") != http.StatusServiceUnavailable {
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz did not turn 503 after SIGTERM")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if codes, _ := postConcurrently(s.base+"/v1/queries", []byte("asked during the drain\n"), 1); codes[0] != http.StatusOK {
+		t.Fatalf("POST during the drain: %d, want 200", codes[0])
+	}
+	select {
+	case <-s.exited:
+		if code := s.cmd.ProcessState.ExitCode(); code != 0 {
+			log, _ := os.ReadFile(s.logPath)
+			t.Fatalf("serve exited %d after SIGTERM; log:\n%s", code, log)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve still running 30 s after SIGTERM")
+	}
+	if n := len(kcatRead(t, b.addr, "drain.queries")); n != 1 {
+		t.Fatalf("%d messages on drain.queries, want the one posted during the drain", n)
+	}
+}
