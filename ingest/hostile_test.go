@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lsrflow/lsrflow/schemas"
+	"github.com/lsrflow/lsrflow/streams"
 	"github.com/lsrflow/lsrflow/streams/memory"
 )
 
@@ -380,5 +381,38 @@ func TestHostileOversizedLines(t *testing.T) {
 		if len(m.Value) > DefaultLimits().MaxMessageBytes {
 			t.Errorf("a %d-byte query message was published", len(m.Value))
 		}
+	}
+}
+
+// discardPublisher acknowledges every publish and keeps nothing.
+type discardPublisher struct{ n atomic.Int64 }
+
+func (p *discardPublisher) Publish(_ context.Context, _ string, msgs ...streams.Message) error {
+	p.n.Add(int64(len(msgs)))
+	return nil
+}
+
+// TestHostileHugeUniqueQuestionsDoNotStayInMemory: issue 15 saw 150 unique 900 KB questions
+// retain 180 MB in the de-duplication set. The ledger keeps a 16-byte hash per line, so after
+// 60 such requests (54 MB of questions) the heap is back where it started, and each question is
+// still recognised as a duplicate.
+func TestHostileHugeUniqueQuestionsDoNotStayInMemory(t *testing.T) {
+	pub := &discardPublisher{}
+	h, _ := newHandler(t, Options{Publisher: pub})
+	question := func(i int) string { return fmt.Sprintf("%d %s\n", i, strings.Repeat("q", 900_000)) }
+	post(t, h, question(-1)) // the handler's one-time allocations
+	before := heapAlloc()
+	for i := range 60 {
+		if rec, res := post(t, h, question(i)); rec.Code != http.StatusOK || res.Accepted != 1 {
+			t.Fatalf("question %d: %d %+v", i, rec.Code, res)
+		}
+	}
+	grown := int64(heapAlloc()) - int64(before)
+	t.Logf("60 unique 900 KB questions: heap %+d bytes", grown)
+	if grown > 4<<20 {
+		t.Errorf("the heap grew by %d MiB after 60 unique 900 KB questions", grown>>20)
+	}
+	if _, res := post(t, h, question(7)); res.Duplicates != 1 || pub.n.Load() != 61 {
+		t.Errorf("a repeat of question 7: %+v, %d messages published", res, pub.n.Load())
 	}
 }
