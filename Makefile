@@ -87,3 +87,13 @@ CRASH_KILLS ?= 20
 crash-test: build
 	LSRFLOW_BIN=$(CURDIR)/bin/lsrflow LSRFLOW_CRASH_QUERIES=$(CRASH_QUERIES) LSRFLOW_CRASH_KILLS=$(CRASH_KILLS) \
 		go test -count=1 -v -timeout 30m -run '^TestCrash' ./tests/
+
+# Hostile clients against `lsrflow serve` (issue 15): floods, slow and idle connections, a
+# low open-file limit, oversized lines, and the broker frozen with SIGSTOP for
+# HOSTILE_FREEZE while a client retries every 503; serve's RSS is logged for each case.
+# `go test ./tests/...` runs the same with a 6 s freeze.
+HOSTILE_FREEZE ?= 30s
+.PHONY: hostile
+hostile: build
+	LSRFLOW_BIN=$(CURDIR)/bin/lsrflow LSRFLOW_HOSTILE_FREEZE=$(HOSTILE_FREEZE) \
+		go test -count=1 -v -timeout 10m -run '^TestServeHostile' ./tests/

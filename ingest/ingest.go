@@ -1,7 +1,9 @@
 package ingest
 
 import (
+	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -9,85 +11,55 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/lsrflow/lsrflow/schemas"
 	"github.com/lsrflow/lsrflow/streams"
-	"github.com/lsrflow/lsrflow/textnorm"
 )
 
 // StageName is the stage recorded in the dead letters of bad lines.
 const StageName = "ingest"
 
-// Options configures a Handler. Publisher, QueriesTopic and DeadLettersTopic are required.
-type Options struct {
-	Publisher        streams.Publisher
-	QueriesTopic     string
-	DeadLettersTopic string
+// Handler serves POST /v1/queries, /healthz and /readyz. Safe for concurrent use.
+type Handler struct {
+	o      Options
+	ledger *ledger
+	mem    *memGate
+	mux    *http.ServeMux
 
-	// Token, when set, is the bearer token every POST must carry (Authorization: Bearer T).
-	Token string
-	// MaxBody is the request body limit in bytes (default 1 MiB); larger bodies get 413.
-	MaxBody int64
-	// MaxLineBytes bounds one line (default schemas.DefaultMaxLine); longer lines are
-	// dead-lettered with reason line_too_long.
-	MaxLineBytes int
-	// DedupWindow is how long a normalized question is remembered (default 10m; negative
-	// disables de-duplication). DedupCapacity bounds the remembered questions (default 100,000).
-	DedupWindow   time.Duration
-	DedupCapacity int
-	// MaxInflight is how many requests may publish at once (default 64); more get 429.
-	MaxInflight int
-	// RetryAfter is the Retry-After sent with 429 (default 1s, rounded up to whole seconds).
-	RetryAfter time.Duration
-	// PublishTimeout bounds the publishes of one request (default 30s).
-	PublishTimeout time.Duration
-	// Ready is the readiness probe of /readyz (nil: always ready).
-	Ready func(ctx context.Context) error
-	// Source is set on queries that carry none (default "http").
-	Source string
-	// Registerer receives the ingest metrics (nil: not registered).
-	Registerer prometheus.Registerer
-	Log        *slog.Logger
-	// Now is the clock (tests); default time.Now.
-	Now func() time.Time
+	// base is the parent of every publish: not a request's context, so publishes outlive the
+	// requests that started them; cancelled by Close.
+	base       context.Context
+	cancelBase context.CancelFunc
+	flights    sync.WaitGroup
+
+	stopping atomic.Bool
+	ready    readyCache
+
+	lines           *prometheus.CounterVec
+	requests        *prometheus.CounterVec
+	publishFailures prometheus.Counter
 }
 
-func (o *Options) validate() error {
+// New returns a Handler. Call Close when done with it.
+func New(o Options) (*Handler, error) {
 	if o.Publisher == nil {
-		return errors.New("ingest: a publisher is required")
+		return nil, errors.New("ingest: a publisher is required")
 	}
 	if o.QueriesTopic == "" || o.DeadLettersTopic == "" {
-		return errors.New("ingest: queries and dead-letter topics are required")
+		return nil, errors.New("ingest: queries and dead-letter topics are required")
 	}
-	if o.MaxBody < 0 || o.MaxInflight < 0 || o.MaxLineBytes < 0 || o.DedupCapacity < 0 {
-		return errors.New("ingest: limits must not be negative")
+	if err := o.Limits.Validate(); err != nil {
+		return nil, err
 	}
-	if o.MaxBody == 0 {
-		o.MaxBody = 1 << 20
-	}
-	if o.MaxLineBytes == 0 {
-		o.MaxLineBytes = schemas.DefaultMaxLine
-	}
-	if o.DedupWindow == 0 {
-		o.DedupWindow = 10 * time.Minute
-	}
-	if o.MaxInflight == 0 {
-		o.MaxInflight = 64
-	}
-	if o.RetryAfter <= 0 {
-		o.RetryAfter = time.Second
-	}
-	if o.PublishTimeout <= 0 {
-		o.PublishTimeout = 30 * time.Second
-	}
+	o.Limits = o.Limits.withDefaults()
 	if o.Source == "" {
 		o.Source = "http"
 	}
@@ -97,49 +69,33 @@ func (o *Options) validate() error {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return nil
-}
-
-// Result is the JSON answer to an accepted request.
-type Result struct {
-	Accepted     int `json:"accepted"`
-	Duplicates   int `json:"duplicates"`
-	DeadLettered int `json:"dead_lettered"`
-}
-
-// Handler serves POST /v1/queries, /healthz and /readyz. Safe for concurrent use.
-type Handler struct {
-	o        Options
-	dedup    *Dedup
-	slots    chan struct{}
-	mux      *http.ServeMux
-	stopping atomic.Bool
-	reqSeq   atomic.Uint64
-	lines    *prometheus.CounterVec
-	requests *prometheus.CounterVec
-}
-
-// New returns a Handler.
-func New(o Options) (*Handler, error) {
-	if err := o.validate(); err != nil {
-		return nil, err
-	}
-	h := &Handler{o: o, slots: make(chan struct{}, o.MaxInflight), mux: http.NewServeMux()}
-	if o.DedupWindow > 0 {
-		h.dedup = NewDedup(o.DedupWindow, o.DedupCapacity)
-	}
+	h := &Handler{o: o, mem: &memGate{limit: o.Limits.InflightMemory}, mux: http.NewServeMux(),
+		ledger: newLedger(o.Limits.DedupWindow, o.Limits.DedupMemory)}
+	h.base, h.cancelBase = context.WithCancel(context.Background())
+	h.ready.probe = o.Ready
 	h.lines = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "lsrflow_ingest_lines_total", Help: "Query-log lines received over HTTP, by result.",
+		Name: "lsrflow_ingest_lines_total", Help: "Query-log lines received over HTTP and answered 200, by result.",
 	}, []string{"result"})
 	h.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "lsrflow_ingest_requests_total", Help: "HTTP ingest requests, by status code.",
 	}, []string{"code"})
+	h.publishFailures = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "lsrflow_ingest_publish_failures_total", Help: "Publishes that failed or timed out (their lines are free to be retried).",
+	})
 	if o.Registerer != nil {
-		if err := o.Registerer.Register(h.lines); err != nil {
-			return nil, fmt.Errorf("ingest: registering metrics: %w", err)
-		}
-		if err := o.Registerer.Register(h.requests); err != nil {
-			return nil, fmt.Errorf("ingest: registering metrics: %w", err)
+		for _, c := range []prometheus.Collector{h.lines, h.requests, h.publishFailures,
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lsrflow_ingest_dedup_keys", Help: "Published lines remembered for de-duplication."},
+				func() float64 { n, _, _ := h.ledger.stats(); return float64(n) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lsrflow_ingest_pending_keys", Help: "Lines being published right now."},
+				func() float64 { _, n, _ := h.ledger.stats(); return float64(n) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lsrflow_ingest_dedup_evicted_total", Help: "Remembered lines forgotten before their window ended (dedup memory full)."},
+				func() float64 { _, _, n := h.ledger.stats(); return float64(n) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lsrflow_ingest_inflight_bytes", Help: "Memory charged by requests and their publishes (the limit is the in-flight memory)."},
+				func() float64 { return float64(h.mem.used.Load()) }),
+		} {
+			if err := o.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("ingest: registering metrics: %w", err)
+			}
 		}
 	}
 	h.mux.HandleFunc("/v1/queries", h.postQueries)
@@ -154,34 +110,95 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.Serv
 // Handle mounts another endpoint (e.g. /metrics) beside the ingest ones.
 func (h *Handler) Handle(pattern string, handler http.Handler) { h.mux.Handle(pattern, handler) }
 
-// Dedup returns the handler's de-duplication set (nil when disabled).
-func (h *Handler) Dedup() *Dedup { return h.dedup }
-
 // SetStopping makes /readyz answer 503 (called when shutdown begins, so that load balancers
 // stop sending traffic while in-flight requests finish).
 func (h *Handler) SetStopping() { h.stopping.Store(true) }
+
+// Wait blocks until every publish has ended or ctx is done.
+func (h *Handler) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { h.flights.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close cancels the publishes still running (their lines are then free to be retried).
+func (h *Handler) Close() { h.cancelBase() }
+
+// readyCache shares one readiness probe per second among all /readyz callers.
+type readyCache struct {
+	probe func(ctx context.Context) error
+	mu    sync.Mutex
+	at    time.Time
+	err   error
+}
+
+func (c *readyCache) check(ctx context.Context, log *slog.Logger) error {
+	if c.probe == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.at.IsZero() && time.Since(c.at) < time.Second {
+		return c.err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	err := c.probe(ctx)
+	if err != nil && c.err == nil {
+		log.Warn("ingest not ready", "err", err)
+	}
+	c.at, c.err = time.Now(), err
+	return err
+}
 
 func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
 	if h.stopping.Load() {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	if h.o.Ready != nil {
-		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-		defer cancel()
-		if err := h.o.Ready(ctx); err != nil {
-			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
+	if err := h.ready.check(r.Context(), h.o.Log); err != nil {
+		// The cause (broker addresses, errors) goes to the log only.
+		http.Error(w, "not ready", http.StatusServiceUnavailable)
+		return
 	}
 	_, _ = io.WriteString(w, "ready\n")
 }
 
-func (h *Handler) fail(w http.ResponseWriter, code int, msg string) {
+// answer writes a JSON body with code.
+func (h *Handler) answer(w http.ResponseWriter, code int, v any) {
 	h.requests.WithLabelValues(strconv.Itoa(code)).Inc()
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (h *Handler) fail(w http.ResponseWriter, code int, msg string) {
+	h.answer(w, code, map[string]string{"error": msg})
+}
+
+// reject answers a request whose body will not be read and closes the connection after the
+// answer, giving a client that is still sending at most a second to finish: an unread or
+// trickling body must not keep the connection (and its memory) busy.
+func (h *Handler) reject(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Connection", "close")
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(time.Second))
+	h.fail(w, code, msg)
+}
+
+// busy answers 429: the in-flight memory is taken (publishes are behind, or many requests are
+// being read). Nothing of the request was published.
+func (h *Handler) busy(w http.ResponseWriter) {
+	h.retryAfter(w)
+	h.reject(w, http.StatusTooManyRequests, "the server is busy with other requests; retry later")
+}
+
+func (h *Handler) retryAfter(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", strconv.Itoa(int((h.o.Limits.RetryAfter+time.Second-1)/time.Second)))
 }
 
 func (h *Handler) authorized(r *http.Request) bool {
@@ -196,171 +213,274 @@ func (h *Handler) authorized(r *http.Request) bool {
 	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(auth[len(prefix):])), []byte(h.o.Token)) == 1
 }
 
+// requestError is a request refused before anything was published.
+type requestError struct {
+	code int
+	msg  string
+}
+
+func (e *requestError) Error() string { return e.msg }
+
 func (h *Handler) postQueries(w http.ResponseWriter, r *http.Request) {
+	lim := h.o.Limits
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		h.fail(w, http.StatusMethodNotAllowed, "POST query-log lines to /v1/queries")
+		h.reject(w, http.StatusMethodNotAllowed, "POST query-log lines to /v1/queries")
 		return
 	}
 	if !h.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="lsrflow"`)
-		h.fail(w, http.StatusUnauthorized, "missing or wrong bearer token")
+		h.reject(w, http.StatusUnauthorized, "missing or wrong bearer token")
 		return
 	}
-	if r.ContentLength > h.o.MaxBody {
-		h.fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body of %d bytes exceeds the limit of %d", r.ContentLength, h.o.MaxBody))
+	gz := false
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip", "x-gzip":
+		gz = true
+	default:
+		h.reject(w, http.StatusUnsupportedMediaType, "Content-Encoding must be gzip or absent")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.o.MaxBody))
+	if r.ContentLength > lim.MaxBody {
+		h.reject(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body of %d bytes exceeds the limit of %d", r.ContentLength, lim.MaxBody))
+		return
+	}
+	// Memory is charged before the body is read, and as it is read: reading and decoding is
+	// what costs memory.
+	acct := newAccount(h.mem)
+	defer acct.drop()
+	fixed := int64(requestFixedBytes)
+	if gz {
+		fixed += gzipBytes
+	}
+	if !acct.charge(fixed) {
+		h.busy(w)
+		return
+	}
+	markReadingBody(r.Context(), true)
+	lines, err := h.readLines(w, r, gz, acct)
+	markReadingBody(r.Context(), false)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			h.fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body exceeds the limit of %d bytes", h.o.MaxBody))
+		var re *requestError
+		if errors.Is(err, errBusy) {
+			h.busy(w)
 			return
 		}
-		h.fail(w, http.StatusBadRequest, "reading body: "+err.Error())
+		if !errors.As(err, &re) {
+			h.o.Log.Info("ingest: reading a request body failed", "err", err)
+			re = &requestError{code: http.StatusBadRequest, msg: "the request body could not be read"}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				re.code = http.StatusRequestTimeout
+			}
+		}
+		h.reject(w, re.code, re.msg)
 		return
 	}
-	// Backpressure: a slot per publishing request; none free means the transport is behind.
-	select {
-	case h.slots <- struct{}{}:
-		defer func() { <-h.slots }()
-	default:
-		w.Header().Set("Retry-After", strconv.Itoa(int((h.o.RetryAfter+time.Second-1)/time.Second)))
-		h.fail(w, http.StatusTooManyRequests, "too many requests in flight; retry later")
+	ctx, cancel := context.WithTimeout(r.Context(), lim.RequestTimeout)
+	defer cancel()
+	if !h.resolve(ctx, lines, acct) {
+		h.retryAfter(w)
+		h.fail(w, http.StatusServiceUnavailable, "not every line is confirmed published yet; retry the same request (lines already published are not published again)")
 		return
 	}
-	res, err := h.publish(r.Context(), body)
-	if err != nil {
-		h.o.Log.Warn("ingest publish failed", "err", err)
-		h.fail(w, http.StatusServiceUnavailable, "publishing failed: "+err.Error())
-		return
-	}
+	res := buildResult(lines)
 	h.lines.WithLabelValues("accepted").Add(float64(res.Accepted))
 	h.lines.WithLabelValues("duplicate").Add(float64(res.Duplicates))
 	h.lines.WithLabelValues("dead_lettered").Add(float64(res.DeadLettered))
-	h.requests.WithLabelValues("200").Inc()
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(res)
+	h.answer(w, http.StatusOK, res)
 }
 
-// publish decodes body's lines, publishes dead letters then queries, and returns the counts.
-// On error every question it reserved in the de-duplication set is forgotten again.
-func (h *Handler) publish(ctx context.Context, body []byte) (Result, error) {
-	var res Result
+var (
+	// errBodyTooLarge marks a body beyond MaxBody (after decoding).
+	errBodyTooLarge = errors.New("ingest: body too large")
+	// errBusy marks a request that found no room in the in-flight memory.
+	errBusy = errors.New("ingest: in-flight memory exhausted")
+)
+
+// limitedReader fails with errBodyTooLarge past n bytes (io.LimitReader would end silently).
+type limitedReader struct {
+	r io.Reader
+	n int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		var one [1]byte
+		n, err := l.r.Read(one[:])
+		if n > 0 {
+			return 0, errBodyTooLarge
+		}
+		return 0, err
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
+
+// readLines reads and decodes the body's lines within the request's limits.
+func (h *Handler) readLines(w http.ResponseWriter, r *http.Request, gz bool, acct *account) ([]reqLine, error) {
+	lim := h.o.Limits
+	tooLarge := &requestError{code: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("body exceeds the limit of %d bytes", lim.MaxBody)}
+	var body io.Reader = http.MaxBytesReader(w, r.Body, lim.MaxBody)
+	br := bufio.NewReaderSize(body, 4096)
+	head, err := br.Peek(2)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, wrapBodyErr(err, tooLarge)
+	}
+	isGzip := bytes.Equal(head, []byte{0x1f, 0x8b})
+	switch {
+	case gz:
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, &requestError{code: http.StatusBadRequest, msg: "Content-Encoding is gzip but the body is not gzip data"}
+		}
+		defer zr.Close()
+		body = &limitedReader{r: zr, n: lim.MaxBody}
+	case isGzip:
+		return nil, &requestError{code: http.StatusUnsupportedMediaType, msg: "the body is gzip-compressed: send it with Content-Encoding: gzip"}
+	default:
+		body = br
+	}
 	now := h.o.Now()
-	reqID := fmt.Sprintf("http:%d-%d", now.UnixNano(), h.reqSeq.Add(1))
-	var queries, dead []streams.Message
-	var reserved []string
-	lr := schemas.NewLineReader(bytes.NewReader(body), h.o.MaxLineBytes)
+	sp := newLineSplitter(body, lim.MaxLineBytes, lim.DeadLetterPayload)
+	sp.grow = func(n int) bool { return acct.charge(2 * int64(n)) }
+	var lines []reqLine
+	first := map[lineKey]int{}
+	budget := lim.RequestBudget
 	for {
-		line, err := lr.Next()
+		l, err := sp.next()
 		if errors.Is(err, io.EOF) {
-			break
+			return lines, nil
 		}
 		if err != nil {
-			return Result{}, err // a bytes.Reader does not fail; kept for safety
+			if gz && !errors.Is(err, errBodyTooLarge) && !isBodyLimit(err) && !errors.Is(err, os.ErrDeadlineExceeded) {
+				return nil, &requestError{code: http.StatusBadRequest, msg: "the gzip body is corrupt or truncated"}
+			}
+			return nil, wrapBodyErr(err, tooLarge)
 		}
-		q, dup, derr := h.decode(line, now)
-		switch {
-		case dup:
-			res.Duplicates++
-			continue
-		case derr == nil:
-			reserved = append(reserved, q.dedupKey)
-			queries = append(queries, q.msg)
-			res.Accepted++
-			continue
+		if len(lines) == lim.MaxLines {
+			return nil, &requestError{code: http.StatusRequestEntityTooLarge,
+				msg: fmt.Sprintf("more than %d lines in one request; split it", lim.MaxLines)}
 		}
-		d := schemas.DeadLetter{
-			SchemaVersion: schemas.DeadLetterVersion, Stage: StageName, Reason: streams.ReasonOf(derr),
-			Error: derr.Error(), Topic: "http", Offset: int64(line.Number),
-			Key: reqID + ":" + strconv.Itoa(line.Number), Payload: line.Bytes, Time: now.UTC(),
+		rl := h.decodeLine(l, now)
+		cost := int64(perLineBytes)
+		if j, seen := first[rl.key]; seen {
+			rl.same, rl.msg = j, streams.Message{}
+		} else {
+			first[rl.key] = len(lines)
+			rl.same = -1
+			size := int64(len(rl.msg.Key) + len(rl.msg.Value))
+			budget -= size
+			cost += 2 * size
 		}
-		b, err := schemas.Encode(d)
-		if err != nil {
-			h.dedup.Forget(reserved...)
-			return Result{}, err
+		if budget < 0 {
+			return nil, &requestError{code: http.StatusRequestEntityTooLarge,
+				msg: fmt.Sprintf("the request would publish more than %d bytes; split it", lim.RequestBudget)}
 		}
-		dead = append(dead, streams.Message{Key: []byte(d.Key), Value: b})
-		res.DeadLettered++
+		if !acct.charge(cost) {
+			return nil, errBusy
+		}
+		lines = append(lines, rl)
 	}
-	ctx, cancel := context.WithTimeout(ctx, h.o.PublishTimeout)
-	defer cancel()
-	if len(dead) > 0 {
-		if err := h.o.Publisher.Publish(ctx, h.o.DeadLettersTopic, dead...); err != nil {
-			h.dedup.Forget(reserved...)
-			return Result{}, fmt.Errorf("dead letters: %w", err)
-		}
-	}
-	if len(queries) > 0 {
-		if err := h.o.Publisher.Publish(ctx, h.o.QueriesTopic, queries...); err != nil {
-			h.dedup.Forget(reserved...)
-			return Result{}, fmt.Errorf("queries: %w", err)
-		}
-	}
-	return res, nil
 }
 
-type decodedLine struct {
-	msg      streams.Message
-	dedupKey string
+func isBodyLimit(err error) bool {
+	var mbe *http.MaxBytesError
+	return errors.As(err, &mbe)
 }
 
-// decode turns one line into a query message, reserving its normalized question in the
-// de-duplication set; dup reports a question already seen within the window.
-func (h *Handler) decode(line schemas.Line, now time.Time) (decodedLine, bool, error) {
-	if line.Err != nil {
-		return decodedLine{}, false, line.Err
+func wrapBodyErr(err error, tooLarge *requestError) error {
+	if errors.Is(err, errBodyTooLarge) || isBodyLimit(err) {
+		return tooLarge
 	}
-	q, err := schemas.DecodeLogLine(line.Bytes)
-	if err != nil {
-		return decodedLine{}, false, err
-	}
-	if q.Source == "" || q.Source == "log" {
-		q.Source = h.o.Source
-	}
-	if q.Time.IsZero() {
-		q.Time = now.UTC()
-	}
-	b, err := schemas.Encode(q)
-	if err != nil {
-		return decodedLine{}, false, streams.Permanent(schemas.ReasonInvalid, err)
-	}
-	key := textnorm.Normalize(q.Question)
-	if key == "" {
-		key = strings.TrimSpace(q.Question)
-	}
-	if !h.dedup.Reserve(key, now) {
-		return decodedLine{}, true, nil
-	}
-	return decodedLine{msg: streams.Message{Key: []byte(q.ID), Value: b}, dedupKey: key}, false, nil
+	return err
 }
 
-// Serve serves h on ln until ctx is done, then marks the handler not ready and shuts the
-// server down gracefully: in-flight requests get up to grace to finish their publishes.
-func Serve(ctx context.Context, ln net.Listener, h *Handler, grace time.Duration) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+// resolve publishes or finds published every line of a request. It returns true when every
+// line's outcome is settled (accepted, duplicate or dead-lettered, all acknowledged), false
+// when ctx ended first or a publish failed.
+func (h *Handler) resolve(ctx context.Context, lines []reqLine, acct *account) bool {
+	var todo []int
+	for i := range lines {
+		if lines[i].same < 0 {
+			todo = append(todo, i)
+		}
 	}
-	h.SetStopping()
-	if grace <= 0 {
-		grace = 10 * time.Second
+	for len(todo) > 0 {
+		keys := make([]lineKey, len(todo))
+		for i, idx := range todo {
+			keys[i] = lines[idx].key
+		}
+		states := make([]claimState, len(todo))
+		waits := make([]*flight, len(todo))
+		f := newFlight()
+		h.ledger.claim(keys, h.o.Now(), f, states, waits)
+		var own []pendingLine
+		var ownIdx []int
+		others := map[*flight][]int{}
+		for i, idx := range todo {
+			l := &lines[idx]
+			switch states[i] {
+			case claimPublished:
+				l.status = l.foundStatus()
+			case claimOwn:
+				own = append(own, pendingLine{key: l.key, dead: l.dead, msg: l.msg})
+				ownIdx = append(ownIdx, idx)
+			case claimWait:
+				others[waits[i]] = append(others[waits[i]], idx)
+			}
+		}
+		failed := false
+		if len(own) > 0 {
+			h.start(f, own, acct)
+			select {
+			case <-f.done:
+			case <-ctx.Done():
+				return false
+			}
+			for _, idx := range ownIdx {
+				l := &lines[idx]
+				if !f.ok(l.dead) {
+					failed = true
+					continue
+				}
+				l.status = statusAccepted
+				if l.dead {
+					l.status = statusDeadLettered
+				}
+			}
+		}
+		// Lines another request is publishing: theirs if it succeeds, ours again if it fails.
+		todo = todo[:0]
+		for other, idxs := range others {
+			select {
+			case <-other.done:
+			case <-ctx.Done():
+				return false
+			}
+			for _, idx := range idxs {
+				if l := &lines[idx]; other.ok(l.dead) {
+					l.status = l.foundStatus()
+				} else {
+					todo = append(todo, idx)
+				}
+			}
+		}
+		if failed {
+			return false
+		}
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		_ = srv.Close()
-		return fmt.Errorf("ingest: shutdown: %w", err)
+	for i := range lines {
+		if j := lines[i].same; j >= 0 {
+			lines[i].status = statusDuplicate
+			if lines[j].status == statusDeadLettered {
+				lines[i].status = statusDeadLettered
+			}
+		}
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return true
 }

@@ -132,7 +132,14 @@ type DeadLetter struct {
 	Payload       []byte    `json:"payload"`
 	Attempts      int       `json:"attempts,omitempty"`
 	Time          time.Time `json:"time,omitzero"`
+	// PayloadSize and PayloadSHA256 (hex) describe the whole input when Payload holds only
+	// its first bytes (a bounded dead letter of an input too large to keep); unset otherwise.
+	PayloadSize   int64  `json:"payload_size,omitempty"`
+	PayloadSHA256 string `json:"payload_sha256,omitempty"`
 }
+
+// Truncated reports whether Payload holds only the first bytes of the input.
+func (d DeadLetter) Truncated() bool { return d.PayloadSize > int64(len(d.Payload)) }
 
 // DedupKey identifies a dead letter so that a replayed or resumed run does not write it twice.
 func (d DeadLetter) DedupKey() string {

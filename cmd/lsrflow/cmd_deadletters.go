@@ -147,7 +147,8 @@ func deadletterReplay(ctx context.Context, sio stdio, args []string) error {
 		"Re-injects the original payloads of dead letters (after the cause was fixed): as lines\n"+
 			"that 'lsrflow synth --queries' and the other line readers read, or as messages on a Kafka\n"+
 			"topic keyed as they were. Identical payloads of one stage are replayed once. Payloads\n"+
-			"that cannot form one line (empty, or multi-line non-JSON) are skipped and counted.")
+			"that cannot form one line (empty, or multi-line non-JSON) and truncated payloads\n"+
+			"(bounded dead letters of over-long inputs) are skipped and counted.")
 	in := f.String("in", "", "dead-letter file (JSON lines)")
 	out := f.String("out", "", "output file of payload lines ('-': stdout); written atomically")
 	stage := f.String("stage", "", "replay only dead letters of this stage")
@@ -194,7 +195,7 @@ func deadletterReplay(ctx context.Context, sio stdio, args []string) error {
 		}
 		matched++
 		line, ok := replayLine(d.Payload, asQuery)
-		if !ok {
+		if !ok || d.Truncated() { // a bounded dead letter kept only the input's first bytes
 			skipped++
 			return
 		}

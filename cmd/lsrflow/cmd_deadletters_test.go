@@ -150,3 +150,29 @@ func TestDeadlettersReplayCandidates(t *testing.T) {
 		t.Fatalf("raw replay wrote %q", got)
 	}
 }
+
+// A bounded dead letter (serve's form for over-long lines) holds only the line's first bytes:
+// replaying it would publish a different line, so it is skipped and counted.
+func TestDeadlettersReplaySkipsTruncated(t *testing.T) {
+	dir := t.TempDir()
+	var sb strings.Builder
+	for _, d := range []schemas.DeadLetter{
+		{Stage: "ingest", Reason: schemas.ReasonTooLong, Payload: []byte("first bytes of a long line"), PayloadSize: 2 << 20, PayloadSHA256: strings.Repeat("ab", 32)},
+		{Stage: "ingest", Reason: schemas.ReasonBrokenJSON, Payload: []byte(`{"question": "whole`)},
+	} {
+		b, _ := json.Marshal(d)
+		sb.Write(b)
+		sb.WriteString("\n")
+	}
+	in, out := filepath.Join(dir, "dl.jsonl"), filepath.Join(dir, "replay.jsonl")
+	if err := os.WriteFile(in, []byte(sb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runMyCLI(t, "deadletters", "replay", "--in", in, "--out", out)
+	if code != 0 || !strings.Contains(stderr, "replayed 1 of 2") || !strings.Contains(stderr, "1 not replayable") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if got, _ := os.ReadFile(out); string(got) != `{"question": "whole`+"\n" {
+		t.Fatalf("replayed %q", got)
+	}
+}

@@ -3,6 +3,7 @@ package compose
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,6 +32,7 @@ type composeFile struct {
 			Replicas *int `yaml:"replicas"`
 		} `yaml:"deploy"`
 		Volumes []string `yaml:"volumes"` // docker-compose v1 prints SOURCE:TARGET[:MODE]
+		Ports   []any    `yaml:"ports"`   // "IP:HOST:CONTAINER/tcp" with a host IP, else a map
 		Build   *struct {
 			Context    string `yaml:"context"`
 			Dockerfile string `yaml:"dockerfile"`
@@ -103,11 +105,27 @@ func TestComposeTopology(t *testing.T) {
 			t.Errorf("%s does not build deploy/Dockerfile", stage)
 		}
 	}
-	if cmd := strings.Join(cf.Services["serve"].Command, " "); !strings.HasPrefix(cmd, "serve --config /tmp/lsrflow.yaml --brokers kafka:9092 --addr 0.0.0.0:8080 --max-body 1MiB --dedup-window 10m") {
+	// serve: the token from a file init writes (never on the command line), the host port on
+	// loopback unless LSRFLOW_SERVE_BIND says otherwise, ready when /readyz answers.
+	serve := cf.Services["serve"]
+	if cmd := strings.Join(serve.Command, " "); !strings.HasPrefix(cmd, "serve --config /tmp/lsrflow.yaml --brokers kafka:9092 --addr 0.0.0.0:8080 --token-file /data/ingest-token --max-body 1MiB --dedup-window 10m --inflight-memory 64MiB") || strings.Contains(cmd, "--token ") || strings.Contains(cmd, "--insecure") {
 		t.Errorf("serve command %q", cmd)
 	}
-	if _, ok := cf.Services["serve"].Environment["LSRFLOW_INGEST_TOKEN"]; !ok {
-		t.Error("serve takes no token from the environment")
+	if _, ok := cf.Services["init"].Environment["LSRFLOW_INGEST_TOKEN"]; !ok {
+		t.Error("init takes no token from the environment")
+	}
+	if _, ok := serve.Environment["LSRFLOW_INGEST_TOKEN"]; ok {
+		t.Error("serve's token is in its environment (docker inspect shows it); it belongs in the file")
+	}
+	if len(serve.Ports) != 1 || !strings.HasPrefix(fmt.Sprint(serve.Ports[0]), "127.0.0.1:8080:8080") {
+		t.Errorf("serve ports %v, want the host port bound to 127.0.0.1", serve.Ports)
+	}
+	if hc := serve.Healthcheck; hc == nil || !strings.Contains(strings.Join(hc.Test, " "), "/readyz") {
+		t.Errorf("serve health check %+v, want /readyz", hc)
+	}
+	init, err := os.ReadFile(filepath.Join(root, "deploy", "compose", "init.sh"))
+	if err != nil || !strings.Contains(string(init), "/data/ingest-token") || !strings.Contains(string(init), "umask 077") {
+		t.Errorf("init.sh does not write the token file owner-only: %v", err)
 	}
 	for name, s := range cf.Services {
 		if s.Restart == "no" {
@@ -131,7 +149,7 @@ func TestComposeTopology(t *testing.T) {
 
 func TestComposeConfiguredByEnvironment(t *testing.T) {
 	root := testenv.RepoRoot(t)
-	cf := resolved(t, root, "TEACH_REPLICAS=5", "KAFKA_BOOTSTRAP=broker-a:9092,broker-b:9092", "LM_MODEL=Qwen/Qwen2.5-7B-Instruct", "LSRFLOW_DEDUP_WINDOW=30m")
+	cf := resolved(t, root, "TEACH_REPLICAS=5", "KAFKA_BOOTSTRAP=broker-a:9092,broker-b:9092", "LM_MODEL=Qwen/Qwen2.5-7B-Instruct", "LSRFLOW_DEDUP_WINDOW=30m", "LSRFLOW_SERVE_BIND=0.0.0.0")
 	if r := cf.Services["teach"].Deploy.Replicas; r == nil || *r != 5 {
 		t.Errorf("TEACH_REPLICAS=5: replicas %v", r)
 	}
@@ -143,6 +161,9 @@ func TestComposeConfiguredByEnvironment(t *testing.T) {
 	}
 	if cmd := strings.Join(cf.Services["serve"].Command, " "); !strings.Contains(cmd, "--dedup-window 30m") {
 		t.Errorf("LSRFLOW_DEDUP_WINDOW not applied: %q", cmd)
+	}
+	if p := cf.Services["serve"].Ports; len(p) != 1 || !strings.HasPrefix(fmt.Sprint(p[0]), "0.0.0.0:8080:8080") {
+		t.Errorf("LSRFLOW_SERVE_BIND not applied: %v", p)
 	}
 }
 
