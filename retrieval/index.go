@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lsrflow/lsrflow/embed"
 	"github.com/lsrflow/lsrflow/internal/progress"
 	"github.com/lsrflow/lsrflow/retrieval/docstore"
 	"github.com/lsrflow/lsrflow/schemas"
@@ -79,7 +80,10 @@ type DenseEntry struct {
 	Dim          int             `json:"dim"`
 	Path         string          `json:"path"`
 	Version      string          `json:"version,omitempty"`
-	Extra        json.RawMessage `json:"extra,omitempty"`
+	// Encoding is how the passages were encoded (prefixes, pooling, normalization, length
+	// caps); queries are encoded the same way. Nil for embedders without such settings.
+	Encoding *embed.Encoding `json:"encoding,omitempty"`
+	Extra    json.RawMessage `json:"extra,omitempty"`
 }
 
 // DenseByName returns the dense entry called name; name "" selects the only entry.

@@ -2,10 +2,11 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"path/filepath"
 
-	"github.com/lsrflow/lsrflow/embed"
+	"github.com/lsrflow/lsrflow/embed/conventions"
 	"github.com/lsrflow/lsrflow/embed/embedders"
 	"github.com/lsrflow/lsrflow/retrieval"
 	"github.com/lsrflow/lsrflow/retrieval/bm25"
@@ -38,8 +39,13 @@ string: Flat, HNSW32,Flat, IVF1024,SQ8, ...) under DIR/dense/NAME for --method d
 	metric := f.String("metric", "ip", "FAISS metric: ip or l2")
 	denseName := f.String("dense-name", "", "name of the dense index (default: the embedder scheme)")
 	importFaiss := f.String("import-faiss", "", "adopt this FAISS index file instead of embedding (needs --embedder for queries)")
-	qPrefix := f.String("query-prefix", "", `prefix for queries (e5: "query: ")`)
-	pPrefix := f.String("passage-prefix", "", `prefix for passages (e5: "passage: ")`)
+	qPrefix := f.String("query-prefix", "", `prefix for queries (e5: "query: "); overrides --model`)
+	pPrefix := f.String("passage-prefix", "", `prefix for passages (e5: "passage: "); overrides --model`)
+	model := f.String("model", "", "apply FlashRAG's conventions for this model name (e5, bge, dpr, contriever, ...): prefixes, pooling, normalization, length caps")
+	pooling := f.String("pooling", "", "onnx pooling: mean, cls or pooler (default: --model's, else the model directory's)")
+	instruction := f.String("instruction", "", "FlashRAG instruction put before queries and passages (replaces --model's prefixes)")
+	qMax := f.Int("query-max-length", 0, "token cap for queries (default: --model's 128, else the model's)")
+	pMax := f.Int("max-length", 0, "token cap for passages (default: --model's 180, else the model's)")
 	batch := f.Int("batch-size", 256, "passages per embedding call")
 	if err := f.parse(args); err != nil {
 		return err
@@ -76,9 +82,12 @@ string: Flat, HNSW32,Flat, IVF1024,SQ8, ...) under DIR/dense/NAME for --method d
 		if *batch <= 0 {
 			return usagef("--batch-size must be > 0")
 		}
+		eo, err := encodingFlags(f, *model, *pooling, *instruction, *qPrefix, *pPrefix, *qMax, *pMax)
+		if err != nil {
+			return err
+		}
 		dstep, err = dense.NewStep(dense.StepOptions{Embedder: *embSpec, Name: *denseName, Factory: *factory,
-			Metric: m, BatchSize: *batch, Import: *importFaiss, Progress: sio.err,
-			Embedders: embedders.Options{Prefixes: embed.Prefixes{Query: *qPrefix, Passage: *pPrefix}}})
+			Metric: m, BatchSize: *batch, Import: *importFaiss, Progress: sio.err, Embedders: eo})
 		if err != nil {
 			return usagef("--embedder: %v", err)
 		}
@@ -98,8 +107,52 @@ string: Flat, HNSW32,Flat, IVF1024,SQ8, ...) under DIR/dense/NAME for --method d
 		fmt.Fprintf(sio.out, "dense %s: %d passages embedded in %.1f s (%.0f passages/s), FAISS %s %.1f s\n",
 			*embSpec, dstep.Stats.Passages, dstep.Stats.EmbedSeconds, dstep.Stats.PassagesPerSec, *factory, dstep.Stats.IndexSeconds)
 	}
+	if dstep != nil {
+		if e := dstep.Encoding(); e != nil {
+			fmt.Fprintf(sio.out, "encoding: %s\n", e)
+		}
+	}
 	if st.BadLines > 0 {
 		fmt.Fprintf(sio.err, "lsrflow index: %d bad corpus lines dead-lettered to %s\n", st.BadLines, filepath.Join(*out, retrieval.DeadLettersFile))
 	}
 	return nil
+}
+
+// encodingFlags turns the encoding flags of `lsrflow index` into embedder options: FlashRAG's
+// conventions for --model first, then each explicit flag on top.
+func encodingFlags(f *flags, model, pooling, instruction, qPrefix, pPrefix string, qMax, pMax int) (embedders.Options, error) {
+	var o embedders.Options
+	set := map[string]bool{}
+	f.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	if model != "" {
+		co := conventions.Options{Pooling: pooling, QueryMaxLength: qMax, PassageMaxLength: pMax}
+		if set["instruction"] {
+			co.Instruction = &instruction
+		}
+		e, err := conventions.FlashRAG(model, co)
+		if err != nil {
+			return o, usagef("--model/--pooling: %v", err)
+		}
+		o = o.WithEncoding(e)
+	} else {
+		if pooling != "" {
+			if err := conventions.ValidPooling(pooling); err != nil {
+				return o, usagef("--pooling: %v", err)
+			}
+		}
+		o.Pooling, o.QueryMaxLength, o.MaxLength = pooling, qMax, pMax
+		if set["instruction"] {
+			o.Prefixes = conventions.Prefixes("", &instruction)
+		}
+	}
+	if qMax < 0 || pMax < 0 {
+		return o, usagef("--query-max-length and --max-length must be >= 0")
+	}
+	if set["query-prefix"] {
+		o.Prefixes.Query = qPrefix
+	}
+	if set["passage-prefix"] {
+		o.Prefixes.Passage = pPrefix
+	}
+	return o, nil
 }

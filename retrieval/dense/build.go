@@ -125,6 +125,15 @@ func NewStep(o StepOptions) (*Step, error) {
 	return &Step{o: o}, nil
 }
 
+// Encoding is the encoding the step records in the manifest (nil for glove, which has none).
+func (s *Step) Encoding() *embed.Encoding {
+	if ok, _ := isGlove(s.o.Embedder); ok {
+		return nil
+	}
+	e := s.o.Embedders.Encoding()
+	return &e
+}
+
 // Name is "dense".
 func (s *Step) Name() string { return "dense:" + s.o.Name }
 
@@ -247,7 +256,7 @@ func (s *Step) Finish(ctx context.Context, ix *retrieval.Index, m *retrieval.Man
 	h := sha256.Sum256(fmt.Appendf(nil, "%s|%s|%s|%d|%s", ex.EmbedderName, s.o.Factory, s.o.Metric, idx.Len(), start.UTC().Format(time.RFC3339Nano)))
 	m.SetDense(retrieval.DenseEntry{
 		Name: s.o.Name, Embedder: s.o.Embedder, IndexFactory: s.o.Factory, Metric: s.o.Metric.String(),
-		Dim: idx.Dim(), Path: rel, Version: s.o.Factory + "/" + hex.EncodeToString(h[:4]), Extra: raw,
+		Dim: idx.Dim(), Path: rel, Version: s.o.Factory + "/" + hex.EncodeToString(h[:4]), Encoding: s.Encoding(), Extra: raw,
 	})
 	return nil
 }
@@ -429,6 +438,10 @@ func openEmbedder(ctx context.Context, ix *retrieval.Index, e *retrieval.DenseEn
 		return static.LoadSIF(ix.Path(path.Join(e.Path, sifName)), vec)
 	}
 	eo := o.Embedders
+	if e.Encoding != nil {
+		eo = eo.WithEncoding(*e.Encoding)
+	}
+	// manifests written before the encoding section kept these in extra
 	if eo.Prefixes == (embed.Prefixes{}) {
 		eo.Prefixes = ex.Prefixes
 	}
