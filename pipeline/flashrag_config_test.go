@@ -45,11 +45,11 @@ func TestFlashRAGConfigWithLsrflowKeys(t *testing.T) {
 
 func TestUnknownKeysSayWhatWasMeant(t *testing.T) {
 	for body, want := range map[string]string{
-		"data_dri: x\n":                 `unknown key "data_dri" (did you mean "data_dir"?)`,
-		"retrival_topk: 3\n":            `unknown key "retrival_topk" (did you mean "retrieval_topk"?)`,
+		"data_dri: x\n":      `unknown key "data_dri" (did you mean "data_dir"?)`,
+		"retrival_topk: 3\n": `unknown key "retrival_topk" (did you mean "retrieval_topk"?)`,
 		"model2pooling: {}\nteacher: {mehtod: seed}\n": `unknown key "mehtod" (did you mean "method"?)`,
-		"dataset_name: nq\nzzz_qqq: 1\n": `unknown key "zzz_qqq" (not a key`,
-		"dataset_name: nq\nindex_embedder: glove\n": "index_embedder and index_factory are for lsrflow configs",
+		"dataset_name: nq\nzzz_qqq: 1\n":               `unknown key "zzz_qqq" (not a key`,
+		"dataset_name: nq\nindex_embedder: glove\n":    "index_embedder and index_factory are for lsrflow configs",
 	} {
 		_, err := LoadConfig(writeConfig(t, body))
 		if err == nil || !strings.Contains(err.Error(), want) {

@@ -113,7 +113,7 @@ type Encoder struct {
 	sess       *ort.DynamicAdvancedSession
 	tok        *tokenizer.Tokenizer
 	qtok       *tokenizer.Tokenizer // queries (QueryMaxLength)
-	inputs     []string // subset of input_ids, attention_mask, token_type_ids, in graph order
+	inputs     []string             // subset of input_ids, attention_mask, token_type_ids, in graph order
 	outputRank int
 	dim        int
 	pooling    Pooling
