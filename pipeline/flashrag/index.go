@@ -191,10 +191,19 @@ func EnsureIndex(ctx context.Context, s *Settings, maxLine int, progress io.Writ
 			s.CorpusPath, st.BadLines, filepath.Join(out.Dir, retrieval.DeadLettersFile))
 	}
 	if err != nil {
-		if st.BadLines > 0 && src.FAISS != nil {
-			err = fmt.Errorf("%w (%d corpus rows could not be read; see %s)", err, st.BadLines, filepath.Join(out.Dir, retrieval.DeadLettersFile))
-		}
 		_ = os.Remove(filepath.Join(out.Dir, retrieval.ManifestFile))
+		if src.FAISS != nil && strings.Contains(err.Error(), "vectors of dimension") {
+			bad := ""
+			if st.BadLines > 0 {
+				bad = fmt.Sprintf(", %d rows could not be read (see %s)", st.BadLines, filepath.Join(out.Dir, retrieval.DeadLettersFile))
+			}
+			msg := err.Error()
+			if i := strings.Index(msg, s.IndexPath+": "); i >= 0 {
+				msg = msg[i+len(s.IndexPath)+2:]
+			}
+			return nil, fmt.Errorf("index_path %s and corpus_path %s do not pair up (FAISS row i must be corpus row i): %s%s",
+				s.IndexPath, s.CorpusPath, msg, bad)
+		}
 		return nil, fmt.Errorf("index from %s: %w", s.CorpusPath, err)
 	}
 	if err := os.WriteFile(filepath.Join(out.Dir, sourceFile), key, 0o644); err != nil {
