@@ -173,8 +173,12 @@ func Open(dir string, opts Options) (*Encoder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("onnx %s: inspect model: %w", dir, err)
 	}
+	// a cap beyond the model's positions would make ONNX Runtime fail on long texts
+	if cfg.MaxPos > 0 && tok.MaxLength() > cfg.MaxPos {
+		tok = tok.WithMaxLength(cfg.MaxPos)
+	}
 	qtok := tok
-	if opts.QueryMaxLength > 0 {
+	if opts.QueryMaxLength > 0 && (opts.QueryMaxLength < tok.MaxLength() || tok.MaxLength() <= 0) {
 		qtok = tok.WithMaxLength(opts.QueryMaxLength)
 	}
 	e := &Encoder{tok: tok, qtok: qtok, pooling: pooling, normalize: normalize, prefixes: opts.Prefixes,
