@@ -217,8 +217,10 @@ func FinishFlashRAG(ctx context.Context, c *Config, r *FlashRAGRun) (recall floa
 		if err != nil {
 			return 0, 0, err
 		}
-		if err := flashrag.WriteMetricScore(r.Run.Dir, s.RecallTopK, recall, prec); err != nil {
-			return 0, 0, err
+		if n > 0 {
+			if err := flashrag.WriteMetricScore(r.Run.Dir, s.RecallTopK, recall, prec); err != nil {
+				return 0, 0, err
+			}
 		}
 	}
 	return recall, n, r.Run.Complete(s)

@@ -57,3 +57,48 @@ func TestUnknownKeysSayWhatWasMeant(t *testing.T) {
 		}
 	}
 }
+
+// PrepareFlashRAG lays the run out FlashRAG's way and, for the seed teacher, draws each row's
+// answer upstream; a second run of the same config after completion starts a new directory.
+func TestPrepareFlashRAGSeedRun(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "data", "nq"), 0o755)
+	os.WriteFile(filepath.Join(root, "data", "nq", "test.jsonl"), []byte(
+		`{"id":"test_0","question":"who?","golden_answers":["A","B","C"]}`+"\n"+
+			`{"id":"test_1","question":"what?","golden_answers":["only"]}`+"\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "corpus.jsonl"), []byte(`{"id":"1","contents":"T\nA only"}`+"\n"), 0o644)
+	cfg := filepath.Join(root, "config.yaml")
+	os.WriteFile(cfg, []byte("data_dir: data\ndataset_name: nq\nsave_dir: out\ncorpus_path: corpus.jsonl\n"+
+		"retrieval_method: bm25\ngenerator_model: llama3-8B-instruct\nteacher: {method: seed, lm: http://127.0.0.1:1/v1}\n"), 0o644)
+	c, err := LoadConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ResolvePaths()
+	r, err := PrepareFlashRAG(t.Context(), c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(filepath.Base(c.SaveDir), "nq_") || !strings.HasSuffix(c.SaveDir, "_experiment") || c.RetrievalMethod != "bm25" {
+		t.Errorf("save dir %s method %s", c.SaveDir, c.RetrievalMethod)
+	}
+	if c.Teacher.Options["chat"] != "llama3" || c.Teacher.Model != "llama3-8B-instruct" {
+		t.Errorf("teacher %+v", c.Teacher)
+	}
+	b, _ := os.ReadFile(c.DatasetPath)
+	if strings.Count(string(b), `"seed_answer"`) != 2 || !strings.Contains(string(b), `"seed_answer":"only"`) || !strings.Contains(string(b), `"source":"nq/test"`) {
+		t.Errorf("queries:\n%s", b)
+	}
+	if _, err := os.Stat(filepath.Join(c.SaveDir, "config.yaml")); err != nil {
+		t.Error("the run directory has no copy of the config")
+	}
+	if _, _, err := FinishFlashRAG(t.Context(), c, r); err != nil {
+		t.Fatal(err)
+	}
+	first := c.SaveDir
+	c2, _ := LoadConfig(cfg)
+	c2.ResolvePaths()
+	if _, err := PrepareFlashRAG(t.Context(), c2, nil); err != nil || c2.SaveDir == first {
+		t.Errorf("after completion: %s (first %s) %v", c2.SaveDir, first, err)
+	}
+}

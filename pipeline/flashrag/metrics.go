@@ -3,6 +3,7 @@ package flashrag
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -39,6 +40,9 @@ func RetrievalMetrics(ctx context.Context, scoredPath string, k int) (recall, pr
 		n++
 		return nil
 	})
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, 0, 0, nil
+	}
 	if err != nil || n == 0 {
 		return 0, 0, n, err
 	}
