@@ -219,7 +219,6 @@ func (ix *Index) termInfo(t int) (termInfo, error) {
 		data:   ix.postings[off:], dataLen: int(end - off)}, nil
 }
 
-
 // Verify reads the whole index and checks every invariant a query relies on: the vocabulary
 // is sorted and valid UTF-8, every term's blocks decode to increasing documents below N, the
 // counts add up, and every block's maximum bounds its contributions.
