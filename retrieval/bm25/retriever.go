@@ -36,21 +36,28 @@ func NewRetriever(idx *Index, ix *retrieval.Index) (*Retriever, error) {
 	return &Retriever{idx: idx, ix: ix}, nil
 }
 
-func rebuildHint(dir string) string { return "lsrflow index --corpus C.jsonl --out " + dir }
+// rebuildHint is the command that rebuilds ix (with its corpus when the manifest names it).
+func rebuildHint(ix *retrieval.Index) string {
+	corpus := ix.Manifest.Corpus.Path
+	if corpus == "" {
+		corpus = "C.jsonl"
+	}
+	return "lsrflow index --corpus " + corpus + " --out " + ix.Dir
+}
 
 // Open is the retrieval.Opener of method "bm25".
 func Open(ctx context.Context, ix *retrieval.Index) (retrieval.Retriever, error) {
 	e := ix.Manifest.BM25
 	if e == nil {
-		return nil, &retrieval.NotBuiltError{Dir: ix.Dir, Method: "bm25", Hint: rebuildHint(ix.Dir)}
+		return nil, &retrieval.NotBuiltError{Dir: ix.Dir, Method: "bm25", Hint: rebuildHint(ix)}
 	}
 	idx, err := OpenFile(ix.Path(path.Join(e.Path, File)))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, &retrieval.NotBuiltError{Dir: ix.Dir, Method: "bm25", Hint: rebuildHint(ix.Dir)}
+			return nil, &retrieval.NotBuiltError{Dir: ix.Dir, Method: "bm25", Hint: rebuildHint(ix)}
 		}
 		if errors.Is(err, ErrOldFormat) {
-			return nil, fmt.Errorf("index %s: its BM25 index was written by an older lsrflow in a format this version does not read; re-index with %s", ix.Dir, rebuildHint(ix.Dir))
+			return nil, fmt.Errorf("index %s: its BM25 index was written by an older lsrflow in a format this version does not read; re-index with %s", ix.Dir, rebuildHint(ix))
 		}
 		return nil, err
 	}
