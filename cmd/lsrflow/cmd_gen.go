@@ -118,6 +118,10 @@ func writeAtomicFile(path string, write func(*os.File) error) (int64, error) {
 		return 0, err
 	}
 	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o644); err != nil { // CreateTemp makes 0600 files
+		tmp.Close()
+		return 0, err
+	}
 	if err := write(tmp); err != nil {
 		tmp.Close()
 		return 0, err
