@@ -77,6 +77,20 @@ func readFlatHeader(r io.Reader, size int64) (h flatHeader, ok bool, err error) 
 	return h, true, nil
 }
 
+// IsFlatFile reports whether path is a FAISS IndexFlatIP/IndexFlatL2 file (by its fourcc).
+func IsFlatFile(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var b [4]byte
+	if _, err := io.ReadFull(f, b[:]); err != nil {
+		return false
+	}
+	return string(b[:]) == fourccFlatIP || string(b[:]) == fourccFlatL2
+}
+
 func appendFlatHeader(b []byte, dim int, n int64, m Metric) []byte {
 	fc, mt := fourccFlatIP, uint32(0)
 	if m == L2 {
