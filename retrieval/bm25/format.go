@@ -35,6 +35,8 @@ const (
 	numSections    = 6
 	maxAnalyzerLen = 32
 	postingsPad    = 8
+	// headerCRCOffset is where the header's CRC-32 (of the bytes before it) is stored.
+	headerCRCOffset = len(fileMagic) + 8 + 8 + 2 + maxAnalyzerLen + 6*8 + 16 + numSections*16
 )
 
 const (
@@ -124,6 +126,9 @@ func decodeHeader(data []byte) (*header, error) {
 	p += 16
 	for i := range h.sections {
 		h.sections[i][0], h.sections[i][1] = u64(), u64()
+	}
+	if p != headerCRCOffset {
+		panic("bm25: header layout and headerCRCOffset disagree")
 	}
 	if crc := le.Uint32(data[p:]); crc != crc32.ChecksumIEEE(data[:p]) {
 		return nil, corruptf("header checksum mismatch")

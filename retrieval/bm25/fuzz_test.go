@@ -1,6 +1,8 @@
 package bm25
 
 import (
+	"encoding/binary"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"testing"
@@ -22,12 +24,23 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(oldMagic))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		ix, err := Decode(data)
-		if err != nil {
-			return
+		try(data)
+		// The header is checksummed, so most mutations stop there; also try the input with its
+		// checksum recomputed, which lets mutated counts and section bounds through.
+		if len(data) >= headerSize && string(data[:len(fileMagic)]) == fileMagic {
+			fixed := append([]byte(nil), data...)
+			binary.LittleEndian.PutUint32(fixed[headerCRCOffset:], crc32.ChecksumIEEE(fixed[:headerCRCOffset]))
+			try(fixed)
 		}
-		ix.Verify()
-		ix.Search("river bank c", 3)
-		ix.SearchExhaustive("river bank c", 3)
 	})
+}
+
+func try(data []byte) {
+	ix, err := Decode(data)
+	if err != nil {
+		return
+	}
+	ix.Verify()
+	ix.Search("river bank c", 3)
+	ix.SearchExhaustive("river bank c", 3)
 }

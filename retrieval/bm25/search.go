@@ -59,8 +59,8 @@ func (c *cursor) setCount(n int) {
 // decode unpacks block bi and checks it: ordered docs below N ending at the block's last doc.
 func (c *cursor) decode() error {
 	last, off, _, docBits, tfBits, n := c.blockEntry(c.bi)
-	if docBits > 32 || tfBits > 32 {
-		return corruptf("block widths %d/%d", docBits, tfBits)
+	if docBits > 32 || tfBits > 32 || n > blockSize {
+		return corruptf("block widths %d/%d, %d postings", docBits, tfBits, n)
 	}
 	dl, tl := packedLen(n, docBits), packedLen(n, tfBits)
 	if uint64(off)+uint64(dl)+uint64(tl) > uint64(c.info.dataLen) {
