@@ -200,3 +200,57 @@ func TestFlashRAGConfigsEndToEnd(t *testing.T) {
 		})
 	}
 }
+
+// retrieval_method bm25 with bm25_backend bm25s (basic_config's default) runs lsrflow's BM25
+// with the bm25s analyzer and bm25s' k1/b: the same candidates as `lsrflow index
+// --bm25-analyzer bm25s` + `retrieve --method bm25`.
+func TestFlashRAGConfigBM25Backend(t *testing.T) {
+	root := t.TempDir()
+	corpus := filepath.Join(root, "corpus.jsonl")
+	copyTo(t, testenv.SharedFile(t, "data/qed/corpus.jsonl"), corpus)
+	queries := filepath.Join(root, "data", "nq", "test.jsonl")
+	copyTo(t, testenv.SharedFile(t, "data/qed/test.jsonl"), queries)
+	body, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "pipeline", "flashrag", "testdata", "flashrag_basic_config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := editPaths(t, string(body), map[string]string{"data_dir": filepath.Join(root, "data"), "save_dir": filepath.Join(root, "out"), "corpus_path": corpus})
+	edited = strings.Replace(edited, `retrieval_method: "e5"`, `retrieval_method: "bm25"`, 1)
+	cfg := filepath.Join(root, "config.yaml")
+	os.WriteFile(cfg, []byte(edited), 0o644)
+	if code, so, se := cli(t, "run", "--config", cfg); code != 0 {
+		t.Fatalf("run: %d\n%s\n%s", code, so, se)
+	}
+	runs, _ := filepath.Glob(filepath.Join(root, "out", "nq_*_experiment"))
+	if len(runs) != 1 {
+		t.Fatalf("runs %v", runs)
+	}
+	scored := runcheck.ScoredByID(t, filepath.Join(runs[0], "scored.jsonl"))
+
+	ix := filepath.Join(root, "native")
+	if code, so, se := cli(t, "index", "--corpus", corpus, "--bm25-analyzer", "bm25s", "--out", ix); code != 0 {
+		t.Fatalf("index: %d %s %s", code, so, se)
+	}
+	native := filepath.Join(root, "native.jsonl")
+	if code, so, se := cli(t, "retrieve", "--index", ix, "--queries", queries, "--method", "bm25", "--topk", "5", "--out", native); code != 0 {
+		t.Fatalf("retrieve: %d %s %s", code, so, se)
+	}
+	n := 0
+	_, err = schemas.DecodeFile(t.Context(), native, 0, func(b []byte) (retrieval.RetrievedRecord, error) {
+		var r retrieval.RetrievedRecord
+		return r, json.Unmarshal(b, &r)
+	}, func(r retrieval.RetrievedRecord) error {
+		var ids []string
+		for _, d := range r.Docs {
+			ids = append(ids, d.ID)
+		}
+		if got, want := strings.Join(scored[r.ID].PassageIDs, ","), strings.Join(ids, ","); got != want {
+			t.Errorf("question %s: candidates %s, lsrflow-native bm25s %s", r.ID, got, want)
+		}
+		n++
+		return nil
+	})
+	if err != nil || n != 385 || len(scored) != 385 {
+		t.Fatalf("%d native lines, %d scored: %v", n, len(scored), err)
+	}
+}

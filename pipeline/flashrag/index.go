@@ -17,6 +17,7 @@ import (
 	"github.com/lsrflow/lsrflow/embed/embedders"
 	"github.com/lsrflow/lsrflow/retrieval"
 	"github.com/lsrflow/lsrflow/retrieval/bm25"
+	"github.com/lsrflow/lsrflow/retrieval/bm25/analysis"
 	"github.com/lsrflow/lsrflow/retrieval/dense"
 )
 
@@ -89,17 +90,11 @@ func (s *Settings) EmbedderSpec() (string, error) {
 // index builder calls bm25s.BM25 without parameters) or Pyserini's LuceneSearcher defaults
 // (0.9, 0.4).
 func (s *Settings) BM25Params() bm25.Params {
-	if s.BM25Backend == "pyserini" {
-		return bm25.Params{K1: 0.9, B: 0.4}
+	an, err := BM25Analyzer(s.BM25Backend)
+	if err != nil {
+		an = analysis.BM25S
 	}
-	return bm25.Params{K1: 1.5, B: 0.75}
-}
-
-// bm25Step builds lsrflow's BM25 with the analyzer of the FlashRAG backend. ok is false when
-// this build's BM25 has no such analyzer yet (it then tokenizes lower-case alphanumerics).
-func bm25Step(analyzer string, p bm25.Params) (step retrieval.BuildStep, ok bool, err error) {
-	st, err := bm25.NewStep(p)
-	return st, false, err
+	return bm25.DefaultParamsFor(an)
 }
 
 // EnsureIndex returns the lsrflow index directory for the config, building it under
@@ -124,21 +119,16 @@ func EnsureIndex(ctx context.Context, s *Settings, maxLine int, progress io.Writ
 	src := indexSource{Corpus: corpus}
 	var steps []retrieval.BuildStep
 	var name string
+	// the BM25 step spills its runs inside the index directory, which is named after the inputs
+	var bm25Opts *bm25.Options
 	if s.IsBM25() {
 		an, _ := BM25Analyzer(s.BM25Backend)
 		p := s.BM25Params()
-		step, ok, err := bm25Step(an, p)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			out.Warnings = append(out.Warnings, fmt.Sprintf("bm25_backend %s: this build has no %q BM25 analyzer yet; lsrflow's BM25 tokenizes lower-case alphanumerics (no stemming, no stopwords), so candidates differ from FlashRAG's", s.BM25Backend, an))
-		}
 		if s.IndexPath != "" {
-			out.Warnings = append(out.Warnings, fmt.Sprintf("index_path %s (a %s index) is not read: lsrflow builds its own BM25 index from corpus_path", s.IndexPath, s.BM25Backend))
+			out.Warnings = append(out.Warnings, fmt.Sprintf("index_path %s (a %s index) is not read: lsrflow builds its own BM25 index from corpus_path with the %s analyzer", s.IndexPath, s.BM25Backend, an))
 		}
 		src.Analyzer, src.K1, src.B = an, p.K1, p.B
-		steps = append(steps, step)
+		bm25Opts = &bm25.Options{Params: p, Analyzer: an}
 		name = "bm25-" + an
 	} else {
 		spec, err := s.EmbedderSpec()
@@ -177,6 +167,14 @@ func EnsureIndex(ctx context.Context, s *Settings, maxLine int, progress io.Writ
 	key, _ := json.Marshal(src)
 	sum := sha256.Sum256(key)
 	out.Dir = filepath.Join(s.SaveDir, IndexCacheDir, name+"-"+hex.EncodeToString(sum[:4]))
+	if bm25Opts != nil {
+		bm25Opts.TempDir = filepath.Join(out.Dir, bm25.Dir)
+		step, err := bm25.NewStepOptions(*bm25Opts)
+		if err != nil {
+			return nil, err
+		}
+		steps = append(steps, step)
+	}
 	if prev, err := os.ReadFile(filepath.Join(out.Dir, sourceFile)); err == nil && string(prev) == string(key) {
 		if _, err := retrieval.ReadManifest(out.Dir); err == nil {
 			return out, nil

@@ -101,10 +101,20 @@ func TestEnsureIndexBM25(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, err := retrieval.ReadManifest(ix.Dir)
-	if err != nil || m.BM25 == nil || m.BM25.K1 != 1.5 || m.BM25.B != 0.75 || ix.Method != "bm25" {
+	if err != nil || m.BM25 == nil || m.BM25.K1 != 1.5 || m.BM25.B != 0.75 || m.BM25.Tokenizer != "bm25s" || ix.Method != "bm25" {
 		t.Fatalf("manifest %+v %v", m.BM25, err)
 	}
 	if len(ix.Warnings) == 0 || !strings.Contains(strings.Join(ix.Warnings, "\n"), "is not read") {
 		t.Errorf("warnings %q", ix.Warnings)
+	}
+	// Pyserini's backend: the Lucene English analyzer with LuceneSearcher's k1 0.9, b 0.4
+	s.BM25Backend = "pyserini"
+	ix2, err := EnsureIndex(t.Context(), s, 0, nil)
+	if err != nil || ix2.Dir == ix.Dir {
+		t.Fatalf("%+v %v", ix2, err)
+	}
+	m, _ = retrieval.ReadManifest(ix2.Dir)
+	if m.BM25 == nil || m.BM25.Tokenizer != "lucene" || m.BM25.K1 != 0.9 || m.BM25.B != 0.4 {
+		t.Errorf("pyserini: %+v", m.BM25)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/lsrflow/lsrflow/embed"
 	"github.com/lsrflow/lsrflow/embed/conventions"
+	"github.com/lsrflow/lsrflow/retrieval/bm25/analysis"
 )
 
 // Settings is a FlashRAG config read with FlashRAG's meaning: the file's keys merged over
@@ -72,13 +73,15 @@ func (s *Settings) Method() string {
 	return "dense"
 }
 
-// BM25Analyzer maps bm25_backend to the name of lsrflow's BM25 analyzer that matches it.
+// BM25Analyzer maps bm25_backend to the name of lsrflow's BM25 analyzer that matches it
+// (retrieval/bm25/analysis): bm25s' tokenizer with its English stopwords and PyStemmer, or
+// Pyserini's default Lucene English analyzer.
 func BM25Analyzer(backend string) (string, error) {
 	switch backend {
 	case "bm25s":
-		return "bm25s", nil
+		return analysis.BM25S, nil
 	case "pyserini":
-		return "lucene", nil
+		return analysis.Lucene, nil
 	}
 	return "", fmt.Errorf("bm25_backend %q: want bm25s or pyserini", backend)
 }
