@@ -288,15 +288,8 @@ func Parse(path string, b []byte, root *yaml.Node) (*Settings, error) {
 	add(err)
 	s.RetrievalMethod, e = d.strOr("retrieval_method", "e5")
 	add(e)
-	mp, ok, e := d.str("retrieval_model_path")
+	s.ModelPath, e = d.modelPath("retrieval_model_path", s.RetrievalMethod, model2path, dir)
 	add(e)
-	if !ok {
-		mp = s.RetrievalMethod
-		if v, found := lookup(model2path, s.RetrievalMethod); found && !isNull(v) {
-			mp = v.Value
-		}
-	}
-	s.ModelPath = localPath(dir, mp)
 	ip, ok, e := d.str("index_path")
 	add(e)
 	if !ok {
@@ -340,15 +333,8 @@ func Parse(path string, b []byte, root *yaml.Node) (*Settings, error) {
 
 	s.GeneratorModel, e = d.strOr("generator_model", "llama3-8B-instruct")
 	add(e)
-	gp, ok, e := d.str("generator_model_path")
+	s.GeneratorModelPath, e = d.modelPath("generator_model_path", s.GeneratorModel, model2path, dir)
 	add(e)
-	if !ok {
-		gp = s.GeneratorModel
-		if v, found := lookup(model2path, s.GeneratorModel); found && !isNull(v) {
-			gp = v.Value
-		}
-	}
-	s.GeneratorModelPath = localPath(dir, gp)
 	s.Framework, e = d.strOr("framework", "fschat")
 	add(e)
 	s.IsReasoning, e = d.boolOr("is_reasoning", false)
@@ -378,6 +364,19 @@ func Parse(path string, b []byte, root *yaml.Node) (*Settings, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// modelPath is FlashRAG's resolution of a model: the explicit path key when set, else
+// model2path's value for the name, else the name itself (model2path.get(name, name)).
+func (d *doc) modelPath(key, name string, model2path []kv, dir string) (string, error) {
+	p, ok, err := d.str(key)
+	if !ok {
+		p = name
+		if v, found := lookup(model2path, name); found && !isNull(v) {
+			p = v.Value
+		}
+	}
+	return localPath(dir, p), err
 }
 
 // readSplits is _check_final_config: null means train, dev and test; a string is one split.
