@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/lsrflow/lsrflow/embed"
 	"github.com/lsrflow/lsrflow/embed/conventions"
 	"github.com/lsrflow/lsrflow/embed/embedders"
 	"github.com/lsrflow/lsrflow/retrieval"
@@ -102,6 +103,9 @@ string: Flat, HNSW32,Flat, IVF1024,SQ8, ...) under DIR/dense/NAME for --method d
 		eo, err := encodingFlags(f, *model, *pooling, *instruction, *qPrefix, *pPrefix, *qMax, *pMax)
 		if err != nil {
 			return err
+		}
+		if strings.HasPrefix(*embSpec, "glove") && (eo.Encoding() != embed.Encoding{}) {
+			return usagef("--model, --pooling, --instruction, the prefixes and the length caps apply to model2vec, onnx and openai embedders, not glove")
 		}
 		dstep, err = dense.NewStep(dense.StepOptions{Embedder: *embSpec, Name: *denseName, Factory: *factory,
 			Metric: m, BatchSize: *batch, Import: *importFaiss, Progress: sio.err, Embedders: eo})

@@ -254,3 +254,16 @@ func TestFlashRAGConfigBM25Backend(t *testing.T) {
 		t.Fatalf("%d native lines, %d scored: %v", n, len(scored), err)
 	}
 }
+
+func TestIndexModelFlagNeedsAModelEmbedder(t *testing.T) {
+	corpus := filepath.Join(t.TempDir(), "c.jsonl")
+	os.WriteFile(corpus, []byte(`{"id":"1","contents":"a\nb"}`+"\n"), 0o644)
+	code, _, se := cli(t, "index", "--corpus", corpus, "--embedder", "glove", "--model", "e5", "--out", filepath.Join(t.TempDir(), "ix"))
+	if code != 2 || !strings.Contains(se, "not glove") {
+		t.Errorf("--model with glove: exit %d, %s", code, se)
+	}
+	code, _, se = cli(t, "index", "--corpus", corpus, "--embedder", "model2vec:x", "--model", "e5", "--pooling", "max", "--out", filepath.Join(t.TempDir(), "ix"))
+	if code != 2 || !strings.Contains(se, "pooling") {
+		t.Errorf("--pooling max: exit %d, %s", code, se)
+	}
+}
