@@ -102,3 +102,14 @@ func TestPrepareFlashRAGSeedRun(t *testing.T) {
 		t.Errorf("after completion: %s (first %s) %v", c2.SaveDir, first, err)
 	}
 }
+
+// lsrflow's own configs keep their meaning: the demo topology is not a FlashRAG config.
+func TestDemoConfigStaysLsrflow(t *testing.T) {
+	c, err := LoadConfig(filepath.Join("..", "deploy", "demo", "demo.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.FlashRAG != nil || c.RetrievalMethod != "dense" || c.IndexEmbedder != "glove" || c.Train == nil || c.Train.Every != 30 || len(c.Warnings) != 0 {
+		t.Errorf("demo config: %+v", c)
+	}
+}
