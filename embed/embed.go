@@ -2,7 +2,9 @@ package embed
 
 import (
 	"context"
+	"fmt"
 	"math"
+	"strings"
 )
 
 // Kind says what a text is, so that asymmetric models can prefix it.
@@ -59,4 +61,50 @@ func Normalize(v []float32) {
 	for i := range v {
 		v[i] *= inv
 	}
+}
+
+// Encoding is how a model's inputs and outputs are prepared: the prefixes put before queries
+// and passages, the pooling of token states, L2 normalization and the token caps. An index
+// records the Encoding its passages were embedded with, so that queries are always encoded
+// the same way. Zero fields mean "the model's own default".
+type Encoding struct {
+	// Convention names the rule set the settings came from (e.g. "flashrag:e5"); "" when they
+	// were given one by one.
+	Convention string   `json:"convention,omitempty"`
+	Prefixes   Prefixes `json:"prefixes,omitzero"`
+	// Pooling is mean, cls or pooler (the model's pooled output); "" follows the model
+	// directory.
+	Pooling          string `json:"pooling,omitempty"`
+	Normalize        *bool  `json:"normalize,omitempty"`
+	QueryMaxLength   int    `json:"query_max_length,omitempty"`
+	PassageMaxLength int    `json:"passage_max_length,omitempty"`
+}
+
+// String describes the encoding in one line, for `lsrflow index` and `lsrflow retrieve`.
+func (e Encoding) String() string {
+	var parts []string
+	if e.Convention != "" {
+		parts = append(parts, e.Convention)
+	}
+	parts = append(parts, fmt.Sprintf("query prefix %q", e.Prefixes.Query), fmt.Sprintf("passage prefix %q", e.Prefixes.Passage))
+	pool := e.Pooling
+	if pool == "" {
+		pool = "model default"
+	}
+	parts = append(parts, "pooling "+pool)
+	switch {
+	case e.Normalize == nil:
+		parts = append(parts, "normalization: model default")
+	case *e.Normalize:
+		parts = append(parts, "L2-normalized")
+	default:
+		parts = append(parts, "not normalized")
+	}
+	if e.QueryMaxLength > 0 {
+		parts = append(parts, fmt.Sprintf("queries cut at %d tokens", e.QueryMaxLength))
+	}
+	if e.PassageMaxLength > 0 {
+		parts = append(parts, fmt.Sprintf("passages cut at %d tokens", e.PassageMaxLength))
+	}
+	return strings.Join(parts, ", ")
 }

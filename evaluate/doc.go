@@ -12,6 +12,14 @@
 //     (only over questions that have gold_doc_ids);
 //   - mrr / gold_mrr: mean of 1/rank of the first answer-bearing / gold passage (0 if none).
 //
+// Aggregates also carry FlashRAG's own names: retrieval_recall_top{k} (= recall@k),
+// retrieval_precision_top{k} (the share of the first k passages that contain an answer), and
+// for predictions precision and recall (token level, each maximised over the gold answers).
+// Multiple-choice rows ("choices" with index golden_answers) are scored on the chosen texts.
+// With EvalOptions.Regex (FlashRAG's rule for dataset_name curatedtrec) gold answers are
+// Python regular expressions: em is re.fullmatch and acc re.search on the normalized
+// prediction, with re.IGNORECASE (see CompilePyRegex for what RE2 cannot run).
+//
 // Empty gold answers follow FlashRAG literally: "" is a substring of everything.
 //
 // Files: EvalPredictions reads {"id","pred","golden_answers"[,"question"]} lines and writes

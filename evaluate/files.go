@@ -267,21 +267,22 @@ type predLine struct {
 	Question      string          `json:"question"`
 	Pred          *string         `json:"pred"`
 	GoldenAnswers json.RawMessage `json:"golden_answers"`
+	Choices       json.RawMessage `json:"choices"`
 }
 
-func answers(raw json.RawMessage) ([]string, error) {
+// answers reads golden_answers: strings, or indexes into choices for multiple-choice rows.
+func answers(raw, choices json.RawMessage) ([]string, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, schemas.Errorf(schemas.ReasonInvalid, "golden_answers is missing")
 	}
-	var list []string
-	if json.Unmarshal(raw, &list) == nil {
-		return list, nil
-	}
-	var one string
-	if json.Unmarshal(raw, &one) == nil {
-		return []string{one}, nil
-	}
-	return nil, schemas.Errorf(schemas.ReasonInvalid, "golden_answers must be a list of strings")
+	return schemas.GoldenAnswers(raw, choices)
+}
+
+// EvalOptions tune EvalPredictionsWith.
+type EvalOptions struct {
+	// Regex treats gold answers as regular expressions (FlashRAG does for dataset_name
+	// "curatedtrec"): see ScoreQARegex.
+	Regex bool
 }
 
 func decodeObject(b []byte, v any) error {
@@ -296,8 +297,14 @@ func decodeObject(b []byte, v any) error {
 }
 
 // EvalPredictions scores every prediction line of r, writes one {"id","em","f1","acc"} line
-// per good input line to out (nil: none) and returns the aggregate (means of em, f1, acc).
+// per good input line to out (nil: none) and returns the aggregate: means of em, f1, acc and
+// FlashRAG's token-level precision and recall.
 func EvalPredictions(ctx context.Context, r io.Reader, out io.Writer, train *TrainSet) (Aggregate, error) {
+	return EvalPredictionsWith(ctx, r, out, train, EvalOptions{})
+}
+
+// EvalPredictionsWith is EvalPredictions with options.
+func EvalPredictionsWith(ctx context.Context, r io.Reader, out io.Writer, train *TrainSet, o EvalOptions) (Aggregate, error) {
 	agg := Aggregate{Kind: "qa", Metrics: map[string]float64{}}
 	var sum QA
 	err := eachLine(ctx, r, &agg, func(n int, b []byte) error {
@@ -308,15 +315,22 @@ func EvalPredictions(ctx context.Context, r io.Reader, out io.Writer, train *Tra
 		if p.Pred == nil {
 			return schemas.Errorf(schemas.ReasonInvalid, "pred is missing")
 		}
-		gold, err := answers(p.GoldenAnswers)
+		gold, err := answers(p.GoldenAnswers, p.Choices)
 		if err != nil {
 			return err
 		}
 		id := rawID(p.ID)
 		q := ScoreQA(*p.Pred, gold)
+		if o.Regex {
+			if q, err = ScoreQARegex(*p.Pred, gold); err != nil {
+				return schemas.Errorf(schemas.ReasonInvalid, "%v", err)
+			}
+		}
 		sum.EM += q.EM
 		sum.F1 += q.F1
 		sum.Acc += q.Acc
+		sum.Precision += q.Precision
+		sum.Recall += q.Recall
 		agg.N++
 		if train.Contains(id, p.Question) {
 			agg.Overlap++
@@ -335,6 +349,8 @@ func EvalPredictions(ctx context.Context, r io.Reader, out io.Writer, train *Tra
 		agg.Metrics["em"] = sum.EM / float64(agg.N)
 		agg.Metrics["f1"] = sum.F1 / float64(agg.N)
 		agg.Metrics["acc"] = sum.Acc / float64(agg.N)
+		agg.Metrics["precision"] = sum.Precision / float64(agg.N)
+		agg.Metrics["recall"] = sum.Recall / float64(agg.N)
 	}
 	return agg, err
 }
@@ -357,6 +373,7 @@ func DecodeRetrievalLine(b []byte) (RetrievalLine, error) {
 		ID            json.RawMessage       `json:"id"`
 		Question      *string               `json:"question"`
 		GoldenAnswers json.RawMessage       `json:"golden_answers"`
+		Choices       json.RawMessage       `json:"choices"`
 		GoldDocIDs    []string              `json:"gold_doc_ids"`
 		Query         *json.RawMessage      `json:"query"`
 		Docs          *[]schemas.Passage    `json:"docs"`
@@ -379,7 +396,7 @@ func DecodeRetrievalLine(b []byte) (RetrievalLine, error) {
 	if raw.Question == nil {
 		return RetrievalLine{}, schemas.Errorf(schemas.ReasonMissingQuestion, "question is missing")
 	}
-	gold, err := answers(raw.GoldenAnswers)
+	gold, err := answers(raw.GoldenAnswers, raw.Choices)
 	if err != nil && raw.GoldDocIDs == nil {
 		return RetrievalLine{}, err
 	}
@@ -389,7 +406,10 @@ func DecodeRetrievalLine(b []byte) (RetrievalLine, error) {
 
 // RetrievalScores are the metrics of one retrieval line.
 type RetrievalScores struct {
-	Recall     map[int]float64 // recall@k per k
+	Recall map[int]float64 // recall@k per k
+	// Precision is FlashRAG's retrieval_precision_top{k}: the share of the first k passages
+	// that contain a gold answer.
+	Precision  map[int]float64
 	GoldRecall map[int]float64 // nil when the line has no gold_doc_ids
 	RR         float64         // reciprocal rank of the first answer-bearing passage
 	GoldRR     float64
@@ -404,9 +424,10 @@ func ScoreRetrieval(l RetrievalLine, ks []int) RetrievalScores {
 		contents[i], ids[i] = d.Contents, d.ID
 	}
 	hits := AnswerHits(contents, l.GoldenAnswers)
-	s := RetrievalScores{Recall: map[int]float64{}, RR: ReciprocalRank(hits)}
+	s := RetrievalScores{Recall: map[int]float64{}, Precision: map[int]float64{}, RR: ReciprocalRank(hits)}
 	for _, k := range ks {
 		s.Recall[k] = RecallAt(hits, k)
+		s.Precision[k] = PrecisionAt(hits, k)
 	}
 	if len(l.GoldDocIDs) > 0 {
 		s.GoldRecall = map[int]float64{}
@@ -440,6 +461,9 @@ func EvalRetrieval(ctx context.Context, r io.Reader, out io.Writer, ks []int, tr
 			key := "recall@" + strconv.Itoa(k)
 			sums[key] += v
 			row[key] = v
+			// FlashRAG's names for the same quantities (flashrag/evaluator/metrics.py)
+			sums[FlashRAGRecallName(k)] += v
+			sums["retrieval_precision_top"+strconv.Itoa(k)] += s.Precision[k]
 		}
 		sums["mrr"] += s.RR
 		if s.GoldRecall != nil {

@@ -1,6 +1,7 @@
 package evaluate
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/lsrflow/lsrflow/textnorm"
@@ -119,6 +120,24 @@ func RecallAt(hits []bool, k int) float64 {
 	}
 	return 0
 }
+
+// PrecisionAt is FlashRAG's retrieval_precision_top{k} for one question: the share of the
+// first k passages (fewer when there are fewer) that are hits; 0 without passages.
+func PrecisionAt(hits []bool, k int) float64 {
+	n, c := min(k, len(hits)), 0
+	for _, h := range hits[:n] {
+		if h {
+			c++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return float64(c) / float64(n)
+}
+
+// FlashRAGRecallName is FlashRAG's name of recall@k.
+func FlashRAGRecallName(k int) string { return "retrieval_recall_top" + strconv.Itoa(k) }
 
 // GoldRecallAt is gold-document recall@k: the fraction of the gold document ids found among
 // the first k passage ids. It is 0 when there are no gold ids (callers skip such questions).

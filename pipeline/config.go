@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/lsrflow/lsrflow/pipeline/flashrag"
 )
 
 // Config is a topology file for `lsrflow run --config FILE`. Keys that mean the same as one of
@@ -52,6 +54,12 @@ type Config struct {
 	// dense).
 	Train *TrainConfig `yaml:"train"`
 
+	// FlashRAG is set when the file is a FlashRAG config (it has keys only FlashRAG knows):
+	// its keys are then read with FlashRAG's meaning (see package pipeline/flashrag).
+	FlashRAG *flashrag.Settings `yaml:"-"`
+	// Warnings are notes for the user from loading the file (printed once).
+	Warnings []string `yaml:"-"`
+
 	dir string // directory of the config file: relative paths resolve against it
 }
 
@@ -87,8 +95,11 @@ type StageConfig struct {
 	Concurrency int `yaml:"concurrency"`
 }
 
-// LoadConfig reads a YAML topology file. Unknown keys are an error (a typo must not silently
-// fall back to a default); relative paths are resolved against the file's directory.
+// LoadConfig reads a YAML topology file: lsrflow's own keys, or a FlashRAG config (see
+// Config.FlashRAG) with lsrflow's keys added. A key neither knows is an error with the
+// nearest known key as a hint (a typo must not silently fall back to a default); FlashRAG keys
+// lsrflow does not use are listed once in Warnings. Relative paths are resolved against the
+// file's directory.
 func LoadConfig(path string) (*Config, error) {
 	c, err := ParseConfig(path)
 	if err != nil {
@@ -107,28 +118,52 @@ func ParseConfig(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	isFlashRAG, err := checkKeys(&root)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	// lsrflow's own keys decode into Config (unknown fields inside its sections are errors);
+	// the FlashRAG keys land in the inline map and are read by flashrag.Parse.
+	var fc struct {
+		Config `yaml:",inline"`
+		Rest   map[string]yaml.Node `yaml:",inline"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: %w", path, explainFieldErrors(err))
+	}
+	c := fc.Config
 	c.dir = filepath.Dir(path)
+	if isFlashRAG {
+		if c.FlashRAG, err = flashrag.Parse(path, b, &root); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
 	return &c, nil
 }
 
 // Validate fills defaults and checks the settings.
 func (c *Config) Validate() error {
+	if c.FlashRAG != nil {
+		if err := c.applyFlashRAG(); err != nil {
+			return err
+		}
+	}
 	if c.SaveDir == "" {
 		c.SaveDir = c.OutputDir
 	}
-	if c.DatasetPath == "" {
+	if c.DatasetPath == "" && c.FlashRAG == nil {
 		return errors.New("dataset_path is required (the query file)")
 	}
 	if c.SaveDir == "" {
 		return errors.New("save_dir is required (the output directory)")
 	}
-	if c.IndexPath == "" && c.CorpusPath == "" {
+	if c.IndexPath == "" && c.CorpusPath == "" && c.FlashRAG == nil {
 		return errors.New("index_path or corpus_path is required")
 	}
 	if c.IndexPath == "" {

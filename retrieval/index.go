@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lsrflow/lsrflow/embed"
 	"github.com/lsrflow/lsrflow/internal/progress"
 	"github.com/lsrflow/lsrflow/retrieval/docstore"
 	"github.com/lsrflow/lsrflow/schemas"
@@ -72,14 +73,17 @@ type BM25Entry struct {
 // DenseEntry is one dense index: an embedder plus a FAISS index over the docstore ordinals.
 // Path is relative to the index directory. Extra holds method-specific settings.
 type DenseEntry struct {
-	Name         string          `json:"name"`
-	Embedder     string          `json:"embedder"`
-	IndexFactory string          `json:"index_factory"`
-	Metric       string          `json:"metric"`
-	Dim          int             `json:"dim"`
-	Path         string          `json:"path"`
-	Version      string          `json:"version,omitempty"`
-	Extra        json.RawMessage `json:"extra,omitempty"`
+	Name         string `json:"name"`
+	Embedder     string `json:"embedder"`
+	IndexFactory string `json:"index_factory"`
+	Metric       string `json:"metric"`
+	Dim          int    `json:"dim"`
+	Path         string `json:"path"`
+	Version      string `json:"version,omitempty"`
+	// Encoding is how the passages were encoded (prefixes, pooling, normalization, length
+	// caps); queries are encoded the same way. Nil for embedders without such settings.
+	Encoding *embed.Encoding `json:"encoding,omitempty"`
+	Extra    json.RawMessage `json:"extra,omitempty"`
 }
 
 // DenseByName returns the dense entry called name; name "" selects the only entry.

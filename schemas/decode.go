@@ -79,18 +79,23 @@ type datasetLine struct {
 	Question      json.RawMessage `json:"question"`
 	GoldenAnswers json.RawMessage `json:"golden_answers"`
 	GoldDocIDs    []string        `json:"gold_doc_ids"`
+	Choices       json.RawMessage `json:"choices"`
+	SeedAnswer    string          `json:"seed_answer"`
 	Source        string          `json:"source"`
 	Time          time.Time       `json:"time"`
 }
 
 // DecodeQuery decodes one query: FlashRAG dataset jsonl or lsrflow's own query record. Extra
-// fields are ignored. A missing id is derived from the question (QueryIDFor).
+// fields are ignored. A missing id is derived from the question (QueryIDFor). A
+// multiple-choice row (FlashRAG's "choices" list with golden_answers holding indexes into it)
+// gets the chosen texts as its golden answers, as FlashRAG's metrics resolve them
+// (flashrag/evaluator/metrics.py, BaseMetric.get_dataset_answer).
 func DecodeQuery(b []byte) (Query, error) {
 	var d datasetLine
 	if err := decodeObject(b, &d); err != nil {
 		return Query{}, err
 	}
-	q := Query{SchemaVersion: d.SchemaVersion, GoldDocIDs: d.GoldDocIDs, Source: d.Source, Time: d.Time}
+	q := Query{SchemaVersion: d.SchemaVersion, GoldDocIDs: d.GoldDocIDs, SeedAnswer: d.SeedAnswer, Source: d.Source, Time: d.Time}
 	if q.SchemaVersion == 0 {
 		q.SchemaVersion = QueryVersion
 	}
@@ -108,7 +113,7 @@ func DecodeQuery(b []byte) (Query, error) {
 	if q.ID == "" {
 		q.ID = QueryIDFor(q.Question)
 	}
-	if q.GoldenAnswers, err = stringList(d.GoldenAnswers); err != nil {
+	if q.GoldenAnswers, err = GoldenAnswers(d.GoldenAnswers, d.Choices); err != nil {
 		return Query{}, err
 	}
 	if err := q.Validate(); err != nil {
@@ -147,6 +152,36 @@ func stringList(raw json.RawMessage) ([]string, error) {
 		return []string{one}, nil
 	}
 	return nil, Errorf(ReasonInvalid, "golden_answers must be a list of strings")
+}
+
+// GoldenAnswers reads a dataset row's golden_answers: a list of strings (or one bare string),
+// or, for a multiple-choice row, a list of indexes into its choices (Python indexing: -1 is
+// the last choice), which are replaced by the choice texts.
+func GoldenAnswers(golden, choices json.RawMessage) ([]string, error) {
+	list, err := stringList(golden)
+	if err == nil {
+		return list, nil
+	}
+	var idx []int
+	if json.Unmarshal(golden, &idx) != nil {
+		return nil, err
+	}
+	var opts []string
+	if len(choices) == 0 || string(choices) == "null" || json.Unmarshal(choices, &opts) != nil || len(opts) == 0 {
+		return nil, Errorf(ReasonInvalid, "golden_answers are choice indexes but the row has no list of choices")
+	}
+	out := make([]string, len(idx))
+	for i, x := range idx {
+		j := x
+		if j < 0 {
+			j += len(opts)
+		}
+		if j < 0 || j >= len(opts) {
+			return nil, Errorf(ReasonInvalid, "golden_answers index %d is outside the %d choices", x, len(opts))
+		}
+		out[i] = opts[j]
+	}
+	return out, nil
 }
 
 // DecodeLogLine decodes one raw query-log line: a JSON object (as DecodeQuery, but "query" or

@@ -26,6 +26,8 @@ var fuzzSeeds = []string{
 	`{"id":"x","query":"q","pos":["a"],"scores":[2],"passage_ids":["1"],"retriever_scores":[1],"teacher_scores":[0]}`,
 	`{"stage":"retrieve","reason":"broken_json","payload":"e30="}`, `{"stage":"s","reason":"r","payload":"!!"}`,
 	`{"id":"d1","contents":"Title\ntext"}`, `{"id":7,"title":"T","text":"x"}`, `{"id":"d","contents":"   "}`,
+	`{"question":"q","choices":["a","b"],"golden_answers":[1]}`, `{"question":"q","choices":["a"],"golden_answers":[-5]}`,
+	`{"question":"q","choices":null,"golden_answers":[0]}`, `{"question":"q","golden_answers":["a"],"seed_answer":"a"}`,
 	strings.Repeat(`{"a":`, 10000) + strings.Repeat(`}`, 10000),
 }
 

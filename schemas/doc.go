@@ -4,8 +4,9 @@
 // binary reads what an older one wrote.
 //
 // It also reads the outside formats lsrflow consumes: FlashRAG dataset jsonl
-// ({"id","question","golden_answers",...}), FlashRAG corpus jsonl ({"id","contents"} with
-// contents = "title\ntext") and raw query logs (one JSON object or one plain-text line per
-// query). Every decode failure is a *DecodeError whose Reason is short and stable, fit for a
+// ({"id","question","golden_answers",...}; multiple-choice rows with "choices" and index
+// golden_answers), FlashRAG corpus jsonl ({"id","contents"} with contents = "title\ntext", or
+// "text" alone when a row has no contents, as FlashRAG's load_corpus reads it) and raw query
+// logs (one JSON object or one plain-text line per query). Every decode failure is a *DecodeError whose Reason is short and stable, fit for a
 // dead-letter record and for a metrics label.
 package schemas

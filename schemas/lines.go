@@ -106,13 +106,13 @@ type CorpusDoc struct {
 	Contents string `json:"contents"`
 }
 
-// DecodeCorpusDoc decodes a corpus line. FlashRAG corpora sometimes carry "title" and "text"
-// instead of "contents"; those are joined as "title\ntext".
+// DecodeCorpusDoc decodes a corpus line. A line without "contents" uses its "text" alone, as
+// FlashRAG's load_corpus does (flashrag/retriever/utils.py: the "text" column becomes
+// "contents"; a "title" is not added).
 func DecodeCorpusDoc(b []byte) (CorpusDoc, error) {
 	var raw struct {
 		ID       json.RawMessage `json:"id"`
 		Contents string          `json:"contents"`
-		Title    string          `json:"title"`
 		Text     string          `json:"text"`
 	}
 	if err := decodeObject(b, &raw); err != nil {
@@ -126,8 +126,8 @@ func DecodeCorpusDoc(b []byte) (CorpusDoc, error) {
 	if d.ID == "" {
 		return CorpusDoc{}, Errorf(ReasonInvalid, "corpus line has no id")
 	}
-	if d.Contents == "" && (raw.Title != "" || raw.Text != "") {
-		d.Contents = raw.Title + "\n" + raw.Text
+	if d.Contents == "" {
+		d.Contents = raw.Text
 	}
 	if strings.TrimSpace(d.Contents) == "" {
 		return CorpusDoc{}, Errorf(ReasonInvalid, "corpus line %q has no contents", d.ID)

@@ -18,13 +18,16 @@ const (
 
 // Query is one question entering the pipeline.
 type Query struct {
-	SchemaVersion int       `json:"schema_version"`
-	ID            string    `json:"id"`
-	Question      string    `json:"question"`
-	GoldenAnswers []string  `json:"golden_answers,omitempty"`
-	GoldDocIDs    []string  `json:"gold_doc_ids,omitempty"`
-	Source        string    `json:"source,omitempty"`
-	Time          time.Time `json:"time,omitzero"`
+	SchemaVersion int      `json:"schema_version"`
+	ID            string   `json:"id"`
+	Question      string   `json:"question"`
+	GoldenAnswers []string `json:"golden_answers,omitempty"`
+	GoldDocIDs    []string `json:"gold_doc_ids,omitempty"`
+	// SeedAnswer, when set, is the one gold answer the seed-compatible teacher scores, chosen
+	// upstream (a FlashRAG-config run draws it as the experiment's random.choice did).
+	SeedAnswer string    `json:"seed_answer,omitempty"`
+	Source     string    `json:"source,omitempty"`
+	Time       time.Time `json:"time,omitzero"`
 }
 
 // Passage is a retrieved document: FlashRAG's corpus id and contents ("title\ntext") plus the

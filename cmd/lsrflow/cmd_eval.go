@@ -33,8 +33,11 @@ func runEval(ctx context.Context, sio stdio, args []string) error {
 	f := newFlags(sio, "eval", "(--predictions P.jsonl | --retrieval R.jsonl [--k 1,5,20]) [--out M.jsonl] [--train FILE...] [--force]",
 		`Scores predictions ({"id","pred","golden_answers"} lines) with FlashRAG's EM, F1 and acc, or
 retrieval output ({"id","question","golden_answers","gold_doc_ids"?,"docs":[...]}) with answer
-recall@k, gold-document recall@k and MRR. Per-line scores go to --out; the aggregate is printed
-as one JSON object on the last line of stdout. Bad lines are counted, reported and skipped.
+recall@k, gold-document recall@k and MRR. The aggregate also has FlashRAG's names:
+retrieval_recall_top{k}, retrieval_precision_top{k}, and precision/recall for predictions.
+Multiple-choice rows ("choices" with index golden_answers) are scored on the chosen texts.
+Per-line scores go to --out; the aggregate is printed as one JSON object on the last line of
+stdout. Bad lines are counted, reported and skipped.
 --train names training files (scored.jsonl or dataset jsonl; repeat the flag or list files
 after it): evaluation questions found there, by id or normalized text, make eval refuse
 unless --force.`)
@@ -44,6 +47,7 @@ unless --force.`)
 	kList := f.String("k", "1,5,20", "retrieval cut-offs, comma-separated")
 	label := f.String("label", "", `label stored in the aggregate (e.g. "before", "after")`)
 	force := f.Bool("force", false, "evaluate even when questions overlap the training data")
+	datasetName := f.String("dataset-name", "", "FlashRAG's dataset_name: curatedtrec makes gold answers regular expressions (em: full match, acc: search)")
 	var train listFlag
 	f.Var(&train, "train", "training file to check for overlap (repeatable)")
 	// Files listed after --train without the flag repeated are training files too.
@@ -93,7 +97,7 @@ unless --force.`)
 	}
 	var agg evaluate.Aggregate
 	if *preds != "" {
-		agg, err = evaluate.EvalPredictions(ctx, src, w, ts)
+		agg, err = evaluate.EvalPredictionsWith(ctx, src, w, ts, evaluate.EvalOptions{Regex: *datasetName == "curatedtrec"})
 	} else {
 		agg, err = evaluate.EvalRetrieval(ctx, src, w, ks, ts)
 	}

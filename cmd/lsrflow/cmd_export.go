@@ -17,23 +17,26 @@ import (
 )
 
 func exportCmd() *command {
-	return &command{name: "export", summary: "export scored records for FlagEmbedding or sentence-transformers", run: runExport}
+	return &command{name: "export", summary: "export scored records for FlagEmbedding, sentence-transformers or LLM-Embedder", run: runExport}
 }
 
 func runExport(ctx context.Context, sio stdio, args []string) error {
-	f := newFlags(sio, "export", "--in scored.jsonl|scored.parquet|scored.arrow --format flagembedding|sentence-transformers --out FILE [--split top:1|threshold:P|answer-match]",
+	f := newFlags(sio, "export", "--in scored.jsonl|scored.parquet|scored.arrow --format flagembedding|sentence-transformers|llm-embedder --out FILE [--split top:1|threshold:P|answer-match]",
 		"Converts scored training records into the JSON-lines formats encoder trainers read:\n"+
-			"FlagEmbedding {\"query\",\"pos\",\"neg\",\"pos_scores\",\"neg_scores\"} or sentence-transformers\n"+
-			"distillation {\"query\",\"pos\",\"neg_1\"..\"neg_n\",\"label\"}. --split decides the positives: the top N\n"+
+			"FlagEmbedding {\"query\",\"pos\",\"neg\",\"pos_scores\",\"neg_scores\"}, sentence-transformers\n"+
+			"distillation {\"query\",\"pos\",\"neg_1\"..\"neg_n\",\"label\"} or FlagEmbedding's LLM-Embedder\n"+
+			"{\"query\",\"pos\",\"neg\",\"teacher_scores\",\"answers\",\"task\"} (teacher_scores over pos then neg).\n"+
+			"--split decides the positives: the top N\n"+
 			"passages by teacher probability, those with probability >= P, or those containing a gold\n"+
 			"answer; the other passages are negatives. Records left without a positive (or with too few\n"+
 			"negatives) are skipped and counted. Scores are log-probabilities by default: both trainers\n"+
 			"softmax what they read, and softmax(log p) = p.")
 	in := f.String("in", "", "scored records: .jsonl, .parquet or .arrow")
-	format := f.String("format", "", "flagembedding or sentence-transformers")
+	format := f.String("format", "", "flagembedding, sentence-transformers or llm-embedder")
+	task := f.String("task", "qa", "llm-embedder task name (qa, convsearch, chat, lrlm, icl, tool)")
 	out := f.String("out", "", "output JSON-lines file ('-': stdout); written atomically")
 	splitFlag := f.String("split", "top:1", "positives: top:N, threshold:P or answer-match")
-	maxNeg := f.Int("max-neg", 0, "at most this many negatives per record, in retrieval order (0: all; flagembedding)")
+	maxNeg := f.Int("max-neg", 0, "at most this many negatives per record, in retrieval order (0: all; flagembedding, llm-embedder)")
 	negatives := f.Int("negatives", 4, "number of negative columns neg_1..neg_n (sentence-transformers)")
 	scoreKind := f.String("scores", "logprob", "score values: logprob or prob")
 	if err := f.parse(args); err != nil {
@@ -55,8 +58,8 @@ func runExport(ctx context.Context, sio stdio, args []string) error {
 		return usagef("--scores: %v", err)
 	}
 	fm := flagembed.Format(*format)
-	if fm != flagembed.FormatFlagEmbedding && fm != flagembed.FormatSentenceTransformers {
-		return usagef("--format %q: want flagembedding or sentence-transformers", *format)
+	if fm != flagembed.FormatFlagEmbedding && fm != flagembed.FormatSentenceTransformers && fm != flagembed.FormatLLMEmbedder {
+		return usagef("--format %q: want flagembedding, sentence-transformers or llm-embedder", *format)
 	}
 	if *maxNeg < 0 || *negatives < 1 {
 		return usagef("--max-neg must be >= 0 and --negatives >= 1")
@@ -83,6 +86,9 @@ func runExport(ctx context.Context, sio stdio, args []string) error {
 	exp, err := flagembed.NewExporter(bw, fm, split, kind, *negatives)
 	if err != nil {
 		return usagef("%v", err)
+	}
+	if err := exp.SetTask(*task); err != nil {
+		return usagef("--task: %v", err)
 	}
 	bad, err := read(ctx, func(recs []schemas.Scored) error {
 		for _, r := range recs {

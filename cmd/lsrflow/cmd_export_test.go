@@ -112,3 +112,28 @@ func TestExportUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestExportLLMEmbedder(t *testing.T) {
+	dir := t.TempDir()
+	var jl bytes.Buffer
+	for _, r := range exportFixture() {
+		b, _ := json.Marshal(r)
+		jl.Write(b)
+		jl.WriteString("\n")
+	}
+	in := filepath.Join(dir, "scored.jsonl")
+	os.WriteFile(in, jl.Bytes(), 0o644)
+	out := filepath.Join(dir, "llm.jsonl")
+	if code, _, se := runMyCLI(t, "export", "--in", in, "--format", "llm-embedder", "--out", out); code != 0 {
+		t.Fatalf("export: %d %s", code, se)
+	}
+	b, _ := os.ReadFile(out)
+	// q1: P1 (0.7) is the positive, P0 and P2 the negatives; scores are log-probabilities
+	want := `{"query":"query q1","pos":["P1"],"neg":["P0","P2"],"teacher_scores":[-0.35667494393873245,-1.6094379124341003,-2.3025850929940455],"answers":[],"task":"qa"}`
+	if first := strings.SplitN(string(b), "\n", 2)[0]; first != want {
+		t.Errorf("first line\n%s\nwant\n%s", first, want)
+	}
+	if code, _, se := runMyCLI(t, "export", "--in", in, "--format", "llm-embedder", "--task", "nope", "--out", out); code != 2 || !strings.Contains(se, "--task") {
+		t.Errorf("bad task: %d %s", code, se)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/lsrflow/lsrflow/retrieval"
@@ -137,8 +138,19 @@ Bad query lines are dead-lettered (default: R.dead-letters.jsonl next to
 	}
 	fmt.Fprintf(sio.out, "retrieve %s: %d queries, %d bad lines, top-%d by %s, %.1f s -> %s\n",
 		*queries, st.Queries, st.BadLines, *topk, *method, st.Seconds, *out)
+	if *method != "bm25" {
+		printEncoding(sio.out, ix)
+	}
 	if st.BadLines > 0 {
 		fmt.Fprintf(sio.err, "lsrflow retrieve: %d bad query lines dead-lettered to %s\n", st.BadLines, *dead)
 	}
 	return nil
+}
+
+// printEncoding shows how the index's dense passages were encoded, which is how every query
+// is encoded too.
+func printEncoding(w io.Writer, ix *retrieval.Index) {
+	if e, ok := ix.Manifest.DenseByName(""); ok && e.Encoding != nil {
+		fmt.Fprintf(w, "encoding (from the index manifest): %s\n", e.Encoding)
+	}
 }

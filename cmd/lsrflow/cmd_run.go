@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/lsrflow/lsrflow/pipeline"
 	"github.com/lsrflow/lsrflow/streams/kafka"
@@ -14,10 +15,15 @@ func runCmd() *command {
 func runRunCmd(ctx context.Context, sio stdio, args []string) error {
 	f := newFlags(sio, "run", "--config FILE [--brokers host:port] [--metrics-addr ADDR]",
 		`Runs the topology a YAML file describes, every stage in this process: on the embedded
-transport by default, or on Kafka with --brokers (or "brokers:" in the file). FlashRAG's key
-names are accepted where they mean the same (dataset_path, corpus_path, index_path,
-retrieval_method, retrieval_topk, save_dir). Relative paths resolve against the config file's
-directory. See deploy/demo/demo.yaml for an annotated example.
+transport by default, or on Kafka with --brokers (or "brokers:" in the file). Relative paths
+resolve against the config file's directory. See deploy/demo/demo.yaml for an annotated example.
+
+A FlashRAG config (flashrag/config/basic_config.yaml or one derived from it, such as
+RAG-Retrieval's flashrag_config.yaml) runs as it is: datasets from
+{data_dir}/{dataset_name}/{split}.jsonl, retrieval_method resolved through model2path (a local
+ONNX or Model2Vec directory, or bm25) with FlashRAG's conventions, index_path a FAISS file over
+corpus_path, outputs in {save_dir}/{dataset_name}_{timestamp}_{save_note}/. lsrflow's own keys
+(teacher, transport, sinks, ...) can be added; see docs/flashrag.md.
 
 With --stage NAME the process runs one stage only, as a member of that stage's consumer group
 on Kafka: start several processes of a stage to scale it out; they share its partitions and
@@ -48,7 +54,14 @@ take over each other's on failure. "ingest" publishes dataset_path once and exit
 		c.MetricsAddr = *metricsAddr
 	}
 	c.ResolvePaths()
+	for _, w := range c.Warnings {
+		fmt.Fprintf(sio.err, "lsrflow run: warning: %s\n", w)
+	}
+	c.Warnings = nil
 	if *stage != "" {
+		if c.FlashRAG != nil {
+			return usagef("--stage needs an lsrflow config: a FlashRAG config's run directory is chosen when it starts, so run it in one process")
+		}
 		return runOneStage(ctx, sio, c, *stage, *logLevel)
 	}
 	return runSynth(ctx, sio, c, *logLevel)

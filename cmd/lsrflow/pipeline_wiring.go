@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/lsrflow/lsrflow/pipeline"
+	"github.com/lsrflow/lsrflow/pipeline/flashrag"
 	procevaluate "github.com/lsrflow/lsrflow/processors/evaluate"
 	ptrain "github.com/lsrflow/lsrflow/processors/train"
 	"github.com/lsrflow/lsrflow/retrieval"
@@ -41,6 +42,12 @@ func runSynth(ctx context.Context, sio stdio, c *pipeline.Config, logLevel strin
 	log, err := newLogger(sio.err, logLevel)
 	if err != nil {
 		return err
+	}
+	var fr *pipeline.FlashRAGRun
+	if c.FlashRAG != nil {
+		if fr, err = prepareFlashRAG(ctx, sio, c); err != nil {
+			return err
+		}
 	}
 	if err := mustExist("queries", c.DatasetPath); err != nil {
 		return err
@@ -117,6 +124,16 @@ func runSynth(ctx context.Context, sio stdio, c *pipeline.Config, logLevel strin
 	}
 	fmt.Fprintf(sio.out, "synth %s: %d lines, %d valid queries (%d already done), %d scored (%d without a relevant passage), %d dead-lettered in stages, %d bad lines; %.1f s, %.1f queries/s\n",
 		c.SaveDir, sum.Lines, sum.Valid, sum.AlreadyDone, sum.Scored, sum.NoRelevant, dead, sum.BadLines, sum.Seconds, sum.QueriesPerSec)
+	if fr != nil {
+		recall, n, err := pipeline.FinishFlashRAG(ctx, c, fr)
+		if err != nil {
+			return err
+		}
+		if c.FlashRAG.SaveMetricScore {
+			fmt.Fprintf(sio.out, "retrieval_recall_top%d: %s over %d scored queries (%s)\n", c.FlashRAG.RecallTopK,
+				flashrag.PyFloat(recall), n, filepath.Join(c.SaveDir, flashrag.MetricScoreFile))
+		}
+	}
 	if sum.BadLines+dead > 0 {
 		fmt.Fprintf(sio.err, "lsrflow synth: %d records dead-lettered to %s\n", sum.BadLines+dead, filepath.Join(c.SaveDir, pipeline.DeadLettersFile))
 	}
@@ -184,7 +201,7 @@ func ensureIndex(ctx context.Context, sio stdio, c *pipeline.Config) error {
 	if err := mustExist("corpus", c.CorpusPath); err != nil {
 		return err
 	}
-	step, err := bm25.NewStep(bm25.DefaultParams())
+	step, err := bm25.NewStepOptions(bm25.Options{Params: bm25.DefaultParams(), TempDir: filepath.Join(c.IndexPath, bm25.Dir)})
 	if err != nil {
 		return err
 	}
@@ -328,4 +345,36 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// prepareFlashRAG readies a FlashRAG config (run directory, dataset rows, index) and says
+// where things are and how queries are encoded.
+func prepareFlashRAG(ctx context.Context, sio stdio, c *pipeline.Config) (*pipeline.FlashRAGRun, error) {
+	fr, err := pipeline.PrepareFlashRAG(ctx, c, sio.err)
+	if err != nil {
+		return nil, usagef("--config: %v", err)
+	}
+	for _, w := range c.Warnings {
+		fmt.Fprintf(sio.err, "lsrflow run: warning: %s\n", w)
+	}
+	c.Warnings = nil
+	verb := "new run"
+	if fr.Run.Resumed {
+		verb = "resuming"
+	}
+	var splits []string
+	for _, sp := range fr.Run.Splits {
+		splits = append(splits, fmt.Sprintf("%s %d of %d rows", sp.Split, sp.Selected, sp.Rows))
+	}
+	fmt.Fprintf(sio.err, "lsrflow run: FlashRAG config, %s %s; dataset %s (%s)\n", verb, fr.Run.Dir, c.FlashRAG.DatasetName, strings.Join(splits, ", "))
+	how := "built"
+	if !fr.Index.Built {
+		how = "reused"
+	}
+	fmt.Fprintf(sio.err, "lsrflow run: index %s (%s), retrieval %s", fr.Index.Dir, how, c.FlashRAG.RetrievalMethod)
+	if fr.Index.Encoding != nil {
+		fmt.Fprintf(sio.err, " by %s, encoding: %s", fr.Index.Embedder, fr.Index.Encoding)
+	}
+	fmt.Fprintln(sio.err)
+	return fr, nil
 }

@@ -2,9 +2,12 @@ package embedders
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -30,6 +33,12 @@ type Options struct {
 	BatchSize int
 	// MaxLength caps tokens per text (0: backend default).
 	MaxLength int
+	// QueryMaxLength caps tokens per query (0: as MaxLength). onnx and model2vec.
+	QueryMaxLength int
+	// Pooling is mean, cls or pooler for onnx ("": the model directory's setting).
+	Pooling string
+	// Convention names where the settings above came from (e.g. "flashrag:e5"); recorded only.
+	Convention string
 	// ORTLibrary is libonnxruntime.so.1 for onnx: (default onnx.DefaultLibraryPath()).
 	ORTLibrary string
 	// Threads is the ONNX Runtime intra-op thread count (0: ORT default).
@@ -99,7 +108,8 @@ func openModel2Vec(_ context.Context, dir string, o Options) (embed.Embedder, er
 	if dir == "" {
 		return nil, fmt.Errorf("model2vec: %w (model2vec:DIR)", errNoArg)
 	}
-	return model2vec.Open(dir, model2vec.Options{Normalize: o.Normalize, Prefixes: o.Prefixes, MaxTokens: o.MaxLength})
+	return model2vec.Open(dir, model2vec.Options{Normalize: o.Normalize, Prefixes: o.Prefixes, MaxTokens: o.MaxLength,
+		QueryMaxTokens: o.QueryMaxLength})
 }
 
 func openONNX(_ context.Context, dir string, o Options) (embed.Embedder, error) {
@@ -107,7 +117,8 @@ func openONNX(_ context.Context, dir string, o Options) (embed.Embedder, error) 
 		return nil, fmt.Errorf("onnx: %w (onnx:DIR)", errNoArg)
 	}
 	return onnx.Open(dir, onnx.Options{LibraryPath: o.ORTLibrary, Normalize: o.Normalize, Prefixes: o.Prefixes,
-		BatchSize: o.BatchSize, MaxLength: o.MaxLength, Threads: o.Threads})
+		BatchSize: o.BatchSize, MaxLength: o.MaxLength, QueryMaxLength: o.QueryMaxLength,
+		Pooling: onnx.Pooling(o.Pooling), Threads: o.Threads})
 }
 
 func openOpenAI(ctx context.Context, arg string, o Options) (embed.Embedder, error) {
@@ -121,4 +132,62 @@ func openOpenAI(ctx context.Context, arg string, o Options) (embed.Embedder, err
 		hopts.Normalize = *o.Normalize
 	}
 	return httpembed.Open(ctx, hopts)
+}
+
+// Encoding returns the encoding settings of o.
+func (o Options) Encoding() embed.Encoding {
+	return embed.Encoding{Convention: o.Convention, Prefixes: o.Prefixes, Pooling: o.Pooling, Normalize: o.Normalize,
+		QueryMaxLength: o.QueryMaxLength, PassageMaxLength: o.MaxLength}
+}
+
+// WithEncoding returns o with the settings of e filled in where o leaves them unset.
+func (o Options) WithEncoding(e embed.Encoding) Options {
+	if o.Prefixes == (embed.Prefixes{}) {
+		o.Prefixes = e.Prefixes
+	}
+	if o.Convention == "" {
+		o.Convention = e.Convention
+	}
+	if o.Pooling == "" {
+		o.Pooling = e.Pooling
+	}
+	if o.Normalize == nil {
+		o.Normalize = e.Normalize
+	}
+	if o.QueryMaxLength == 0 {
+		o.QueryMaxLength = e.QueryMaxLength
+	}
+	if o.MaxLength == 0 {
+		o.MaxLength = e.PassageMaxLength
+	}
+	return o
+}
+
+// SpecForDir turns a local model directory into an embedder spec: "onnx:DIR" when it holds
+// model.onnx, "model2vec:DIR" when it holds a Model2Vec model.safetensors (config.json with
+// model_type "model2vec", or a StaticEmbedding module in modules.json). Anything else is an
+// error saying what the directory lacks.
+func SpecForDir(dir string) (string, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return "", err
+	}
+	if !st.IsDir() {
+		return "", fmt.Errorf("%s is not a directory", dir)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "model.onnx")); err == nil {
+		return "onnx:" + dir, nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err == nil {
+		var cfg struct {
+			ModelType string `json:"model_type"`
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "config.json")); err == nil && json.Unmarshal(b, &cfg) == nil && cfg.ModelType == "model2vec" {
+			return "model2vec:" + dir, nil
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "modules.json")); err == nil && strings.Contains(string(b), "StaticEmbedding") {
+			return "model2vec:" + dir, nil
+		}
+	}
+	return "", fmt.Errorf("%s holds neither an ONNX encoder (model.onnx + tokenizer.json) nor a Model2Vec model (model.safetensors + config.json with model_type model2vec)", dir)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -101,5 +102,24 @@ func TestExtraOpenerAndErrors(t *testing.T) {
 		if _, err := Open(t.Context(), spec, Options{}); err == nil {
 			t.Errorf("spec %q accepted", spec)
 		}
+	}
+}
+
+func TestSpecForDir(t *testing.T) {
+	m2v := filepath.Join(testenv.SharedDir(t), "models", "model2vec-bge-base-q128")
+	testenv.SharedFile(t, "models/model2vec-bge-base-q128/model.safetensors")
+	if spec, err := SpecForDir(m2v); err != nil || spec != "model2vec:"+m2v {
+		t.Errorf("Model2Vec dir: %q %v", spec, err)
+	}
+	onnxDir := t.TempDir()
+	os.WriteFile(filepath.Join(onnxDir, "model.onnx"), []byte("x"), 0o644)
+	if spec, err := SpecForDir(onnxDir); err != nil || spec != "onnx:"+onnxDir {
+		t.Errorf("ONNX dir: %q %v", spec, err)
+	}
+	if _, err := SpecForDir(t.TempDir()); err == nil || !strings.Contains(err.Error(), "neither") {
+		t.Errorf("empty dir: %v", err)
+	}
+	if _, err := SpecForDir("intfloat/e5-base-v2"); err == nil {
+		t.Error("a hub id: no error")
 	}
 }

@@ -22,6 +22,8 @@ type Options struct {
 	Prefixes embed.Prefixes
 	// MaxTokens caps the tokens per text (default 512, as Model2Vec's encode).
 	MaxTokens int
+	// QueryMaxTokens caps queries when > 0 (default MaxTokens).
+	QueryMaxTokens int
 	// Name overrides Name() (default "model2vec:" + the directory's base name).
 	Name string
 }
@@ -37,6 +39,8 @@ type Model struct {
 	prefixes   embed.Prefixes
 	maxTokens  int
 	maxChars   int
+	qTokens    int // token cap of queries
+	qChars     int
 	name       string
 	vocabLimit int // number of token ids with an embedding
 }
@@ -106,7 +110,12 @@ func Open(dir string, opts Options) (*Model, error) {
 	if n := tok.VocabSize(); n > m.vocabLimit {
 		return nil, fmt.Errorf("model2vec %s: tokenizer has %d ids but the model covers %d", dir, n, m.vocabLimit)
 	}
-	m.maxChars = m.maxTokens * medianTokenLength(tok)
+	med := medianTokenLength(tok)
+	m.maxChars = m.maxTokens * med
+	m.qTokens, m.qChars = m.maxTokens, m.maxChars
+	if opts.QueryMaxTokens > 0 {
+		m.qTokens, m.qChars = opts.QueryMaxTokens, opts.QueryMaxTokens*med
+	}
 	return m, nil
 }
 
@@ -137,10 +146,14 @@ func (m *Model) Name() string { return m.name }
 // TokenIDs returns the ids a text contributes to its embedding (after truncation and with
 // unknown tokens dropped).
 func (m *Model) TokenIDs(text string) []int {
-	if utf8.RuneCountInString(text) > m.maxChars {
+	return m.tokenIDs(text, m.maxTokens, m.maxChars)
+}
+
+func (m *Model) tokenIDs(text string, maxTokens, maxChars int) []int {
+	if utf8.RuneCountInString(text) > maxChars {
 		n := 0
 		for i := range text {
-			if n == m.maxChars {
+			if n == maxChars {
 				text = text[:i]
 				break
 			}
@@ -155,8 +168,8 @@ func (m *Model) TokenIDs(text string) []int {
 			kept = append(kept, id)
 		}
 	}
-	if len(kept) > m.maxTokens {
-		kept = kept[:m.maxTokens]
+	if len(kept) > maxTokens {
+		kept = kept[:maxTokens]
 	}
 	return kept
 }
@@ -172,6 +185,9 @@ func (m *Model) Embed(ctx context.Context, texts []string, kind embed.Kind) ([][
 			}
 		}
 		ids := m.TokenIDs(m.prefixes.Apply(text, kind))
+		if kind == embed.Query {
+			ids = m.tokenIDs(m.prefixes.Apply(text, kind), m.qTokens, m.qChars)
+		}
 		clear(acc)
 		for _, id := range ids {
 			row := id

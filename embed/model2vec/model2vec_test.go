@@ -141,3 +141,36 @@ func BenchmarkEmbed(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "texts/s")
 }
+
+// Queries may have their own token cap (FlashRAG's retrieval_query_max_length): a query is
+// embedded like a passage cut at that many tokens; passages keep the full cap.
+func TestQueryMaxTokens(t *testing.T) {
+	dir := modelDir(t)
+	m, err := Open(dir, Options{QueryMaxTokens: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut, err := Open(dir, Options{MaxTokens: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := "the river danube flows through vienna budapest and belgrade to the black sea"
+	q, _ := m.Embed(t.Context(), []string{long}, embed.Query)
+	p, _ := m.Embed(t.Context(), []string{long}, embed.Passage)
+	want, _ := cut.Embed(t.Context(), []string{long}, embed.Passage)
+	if len(m.tokenIDs(long, m.qTokens, m.qChars)) != 4 {
+		t.Fatalf("query ids %v", m.tokenIDs(long, m.qTokens, m.qChars))
+	}
+	for k := range q[0] {
+		if q[0][k] != want[0][k] {
+			t.Fatalf("dim %d: query %v, passage cut at 4 tokens %v", k, q[0][k], want[0][k])
+		}
+	}
+	same := true
+	for k := range p[0] {
+		same = same && p[0][k] == want[0][k]
+	}
+	if same {
+		t.Error("the passage was cut at the query cap")
+	}
+}

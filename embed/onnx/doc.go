@@ -4,7 +4,9 @@
 // A model directory holds model.onnx and tokenizer.json, optionally config.json and a
 // sentence-transformers layout: modules.json naming a Pooling module whose config.json selects
 // pooling_mode_cls_token or pooling_mode_mean_tokens, and a Normalize module. Options override
-// pooling, normalization and prefixes (e5: "query: " / "passage: ").
+// pooling (mean, cls, or pooler: the graph's pooler_output), normalization, prefixes (e5:
+// "query: " / "passage: ") and the token caps (queries may have their own); no cap exceeds the
+// model's max_position_embeddings.
 //
 // The encoder must take int64 input_ids and attention_mask [batch, seq] (token_type_ids too when
 // the graph declares it) and return either token states [batch, seq, hidden] (pooled here: mean

@@ -28,6 +28,8 @@ const (
 	PoolMean Pooling = "mean"
 	// PoolCLS takes the first token's state.
 	PoolCLS Pooling = "cls"
+	// PoolPooler uses the model's pooled output ("pooler_output", as DPR's encoders give it).
+	PoolPooler Pooling = "pooler"
 )
 
 // Options configure an Encoder. The zero value follows the model directory.
@@ -42,6 +44,8 @@ type Options struct {
 	BatchSize int
 	// MaxLength caps tokens per text, special tokens included.
 	MaxLength int
+	// QueryMaxLength caps queries when > 0 (default: as MaxLength).
+	QueryMaxLength int
 	// Threads is ORT's intra-op thread count (0: ORT's default).
 	Threads int
 	// Name overrides Name() (default "onnx:" + the directory's base name).
@@ -108,7 +112,8 @@ func initRuntime(path string) error {
 type Encoder struct {
 	sess       *ort.DynamicAdvancedSession
 	tok        *tokenizer.Tokenizer
-	inputs     []string // subset of input_ids, attention_mask, token_type_ids, in graph order
+	qtok       *tokenizer.Tokenizer // queries (QueryMaxLength)
+	inputs     []string             // subset of input_ids, attention_mask, token_type_ids, in graph order
 	outputRank int
 	dim        int
 	pooling    Pooling
@@ -147,8 +152,8 @@ func Open(dir string, opts Options) (*Encoder, error) {
 	if opts.Pooling != PoolDefault {
 		pooling = opts.Pooling
 	}
-	if pooling != PoolMean && pooling != PoolCLS {
-		return nil, fmt.Errorf("onnx %s: pooling %q: want mean or cls", dir, pooling)
+	if pooling != PoolMean && pooling != PoolCLS && pooling != PoolPooler {
+		return nil, fmt.Errorf("onnx %s: pooling %q: want mean, cls or pooler", dir, pooling)
 	}
 	if opts.Normalize != nil {
 		normalize = *opts.Normalize
@@ -168,7 +173,15 @@ func Open(dir string, opts Options) (*Encoder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("onnx %s: inspect model: %w", dir, err)
 	}
-	e := &Encoder{tok: tok, pooling: pooling, normalize: normalize, prefixes: opts.Prefixes,
+	// a cap beyond the model's positions would make ONNX Runtime fail on long texts
+	if cfg.MaxPos > 0 && tok.MaxLength() > cfg.MaxPos {
+		tok = tok.WithMaxLength(cfg.MaxPos)
+	}
+	qtok := tok
+	if opts.QueryMaxLength > 0 && (opts.QueryMaxLength < tok.MaxLength() || tok.MaxLength() <= 0) {
+		qtok = tok.WithMaxLength(opts.QueryMaxLength)
+	}
+	e := &Encoder{tok: tok, qtok: qtok, pooling: pooling, normalize: normalize, prefixes: opts.Prefixes,
 		batch: opts.BatchSize, name: opts.Name}
 	for _, in := range ins {
 		switch in.Name {
@@ -193,6 +206,13 @@ func Open(dir string, opts Options) (*Encoder, error) {
 			out = o
 			break
 		}
+	}
+	if pooling == PoolPooler {
+		i := slices.IndexFunc(outs, func(o ort.InputOutputInfo) bool { return o.Name == "pooler_output" })
+		if i < 0 {
+			return nil, fmt.Errorf("onnx %s: pooling pooler needs a pooler_output output; the model has none", dir)
+		}
+		out = outs[i]
 	}
 	if out.DataType != ort.TensorElementDataTypeFloat {
 		return nil, fmt.Errorf("onnx %s: output %s is %v, want float32", dir, out.Name, out.DataType)
@@ -324,7 +344,11 @@ func (e *Encoder) embedBatch(texts []string, kind embed.Kind) ([][]float32, erro
 	for i, t := range texts {
 		prefixed[i] = e.prefixes.Apply(t, kind)
 	}
-	b := e.tok.EncodeBatch(prefixed, true)
+	tok := e.tok
+	if kind == embed.Query {
+		tok = e.qtok
+	}
+	b := tok.EncodeBatch(prefixed, true)
 	shape := ort.NewShape(int64(b.Rows), int64(b.Cols))
 	inputs := make([]ort.Value, 0, len(e.inputs))
 	defer func() {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/lsrflow/lsrflow/embed"
+	"github.com/lsrflow/lsrflow/embed/conventions"
 	"github.com/lsrflow/lsrflow/internal/testenv"
 )
 
@@ -185,4 +186,40 @@ func BenchmarkEmbed(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "texts/s")
+}
+
+// A bge-style directory that lost its sentence-transformers pooling file would default to mean
+// pooling; the encoding FlashRAG's conventions give bge (cls, normalized, BGE's query
+// instruction, 128-token queries) restores exactly the vectors of the cls-pooled model.
+func TestConventionPoolingOverridesMissingPoolingFile(t *testing.T) {
+	dir := makeEncoder(t, "--pooling", "cls", "--seed", "5")
+	want := reference(t, dir, texts, conventions.BGEQuery)
+	if err := os.Remove(filepath.Join(dir, "modules.json")); err != nil {
+		t.Fatal(err)
+	}
+	enc, err := conventions.FlashRAG("bge", conventions.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := Open(dir, Options{LibraryPath: libPath(t), Pooling: Pooling(enc.Pooling), Normalize: enc.Normalize,
+		Prefixes: enc.Prefixes, QueryMaxLength: enc.QueryMaxLength})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	got, err := e.Embed(t.Context(), texts, embed.Query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compare(t, got, want, 1e-5)
+	// without the convention the directory alone says mean pooling: different vectors
+	plain, err := Open(dir, Options{LibraryPath: libPath(t), Prefixes: enc.Prefixes, Normalize: enc.Normalize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	mean, _ := plain.Embed(t.Context(), texts[:1], embed.Query)
+	if math.Abs(float64(mean[0][0])-want[0][0]) < 1e-4 && math.Abs(float64(mean[0][1])-want[0][1]) < 1e-4 {
+		t.Error("mean pooling gave the cls vector: the test cannot tell them apart")
+	}
 }

@@ -90,6 +90,14 @@ func (v *Vectors) Lookup(word string) int {
 	return -1
 }
 
+// lookupBytes is Lookup for a byte slice (the map lookup does not allocate).
+func (v *Vectors) lookupBytes(word []byte) int {
+	if i, ok := v.index[string(word)]; ok {
+		return int(i)
+	}
+	return -1
+}
+
 // Row returns the vector of row i (a view: do not modify).
 func (v *Vectors) Row(i int) []float32 { return v.data[i*v.dim : (i+1)*v.dim : (i+1)*v.dim] }
 

@@ -3,9 +3,11 @@ package docstore
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -178,6 +180,7 @@ func writeAtomic(path string, data []byte) error {
 type Reader struct {
 	mu                     sync.RWMutex
 	closed                 bool
+	dir                    string
 	contents, ids, offsets []byte // the mappings (nil for empty files)
 	n                      int
 	coff, ioff, sorted     []byte // views into offsets
@@ -189,7 +192,7 @@ func Open(dir string) (*Reader, error) {
 	if _, err := os.Stat(offPath); err != nil {
 		return nil, fmt.Errorf("docstore: %s is not a finished passage store: %w", dir, err)
 	}
-	r := &Reader{}
+	r := &Reader{dir: dir}
 	var err error
 	if r.offsets, err = mapFile(offPath); err != nil {
 		return nil, err
@@ -315,6 +318,69 @@ func (r *Reader) AppendContents(dst []byte, ord int) ([]byte, error) {
 	}
 	lo, hi := span(r.coff, ord)
 	return append(dst, r.contents[lo:hi]...), nil
+}
+
+// Scan calls fn with the contents of passages lo..hi-1 in ordinal order. It reads the contents
+// file sequentially with buffered reads instead of through the mapping, so that a pass over
+// a large store (an index build embedding every passage) does not leave the whole file
+// resident in this process: the pages stay in the kernel's page cache, which it can drop.
+// contents is valid only during the call; fn's error stops the scan and is returned.
+func (r *Reader) Scan(ctx context.Context, lo, hi int, fn func(ord int, contents []byte) error) error {
+	r.mu.RLock()
+	closed, n := r.closed, r.n
+	r.mu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
+	if lo < 0 || hi > n || lo > hi {
+		return fmt.Errorf("docstore: scan range [%d,%d) outside [0,%d)", lo, hi, n)
+	}
+	if lo == hi {
+		return nil
+	}
+	f, err := os.Open(filepath.Join(r.dir, ContentsFile))
+	if err != nil {
+		return fmt.Errorf("docstore: scan: %w", err)
+	}
+	defer f.Close()
+	start, _ := r.contentSpan(lo)
+	if _, err := f.Seek(int64(start), io.SeekStart); err != nil {
+		return fmt.Errorf("docstore: scan: %w", err)
+	}
+	br := bufio.NewReaderSize(f, 1<<20)
+	var buf []byte
+	for ord := lo; ord < hi; ord++ {
+		if ord%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		a, b := r.contentSpan(ord)
+		if b < a {
+			return ErrClosed // span reports a closed store as an empty inverted range
+		}
+		if uint64(cap(buf)) < b-a {
+			buf = make([]byte, b-a)
+		}
+		buf = buf[:b-a]
+		if _, err := io.ReadFull(br, buf); err != nil {
+			return fmt.Errorf("docstore: scan passage %d: %w", ord, err)
+		}
+		if err := fn(ord, buf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// contentSpan returns the content offsets of passage ord under the read lock (hi < lo once closed).
+func (r *Reader) contentSpan(ord int) (lo, hi uint64) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.closed {
+		return 1, 0
+	}
+	return span(r.coff, ord)
 }
 
 // Ordinal returns the ordinal of the passage with the given id (the first one when the id is

@@ -269,6 +269,40 @@ func ToST(s schemas.Scored, sp Split, n int, kind ScoreKind) (STRow, string) {
 	return r, ""
 }
 
+// LLMEmbedderRecord is one training line of FlagEmbedding's LLM-Embedder
+// (research/llm_embedder, src/retrieval/data.py RetrievalDataset): the task name (the loader
+// reads it from the first line and picks the task's instruction and training settings by it),
+// positives, negatives and one teacher score per passage, positives first, in the order of
+// pos then neg. Answers are kept for LM re-scoring; the loader ignores them for training.
+type LLMEmbedderRecord struct {
+	Query         string    `json:"query"`
+	Pos           []string  `json:"pos"`
+	Neg           []string  `json:"neg"`
+	TeacherScores []float64 `json:"teacher_scores"`
+	Answers       []string  `json:"answers"`
+	Task          string    `json:"task"`
+}
+
+// LLMEmbedderTasks are the task names LLM-Embedder has instructions and training settings
+// for (TASK_CONFIG["llm-embedder"]); retrieval-augmented QA is "qa".
+var LLMEmbedderTasks = []string{"qa", "convsearch", "chat", "lrlm", "icl", "tool"}
+
+// ToLLMEmbedder converts a scored record; like ToFlag it needs a positive and a negative
+// (the loader's default positive selection takes the first positive, and it drops a line
+// without negatives).
+func ToLLMEmbedder(s schemas.Scored, sp Split, kind ScoreKind, task string) (LLMEmbedderRecord, string) {
+	f, skip := ToFlag(s, sp, kind)
+	if skip != "" {
+		return LLMEmbedderRecord{}, skip
+	}
+	answers := s.GoldenAnswers
+	if answers == nil {
+		answers = []string{}
+	}
+	return LLMEmbedderRecord{Query: f.Query, Pos: f.Pos, Neg: f.Neg, Answers: answers, Task: task,
+		TeacherScores: append(append([]float64{}, f.PosScores...), f.NegScores...)}, ""
+}
+
 // Format is an export format.
 type Format string
 
@@ -276,6 +310,7 @@ type Format string
 const (
 	FormatFlagEmbedding        Format = "flagembedding"
 	FormatSentenceTransformers Format = "sentence-transformers"
+	FormatLLMEmbedder          Format = "llm-embedder"
 )
 
 // Stats counts what an Exporter did.
@@ -293,25 +328,37 @@ type Exporter struct {
 	split     Split
 	kind      ScoreKind
 	negatives int
+	task      string
 	stats     Stats
+}
+
+// SetTask sets the task name of llm-embedder lines (default "qa").
+func (e *Exporter) SetTask(task string) error {
+	for _, t := range LLMEmbedderTasks {
+		if t == task {
+			e.task = task
+			return nil
+		}
+	}
+	return fmt.Errorf("task %q: LLM-Embedder knows %s", task, strings.Join(LLMEmbedderTasks, ", "))
 }
 
 // NewExporter validates its arguments; negatives is the fixed number of negative columns of
 // the sentence-transformers format (ignored for FlagEmbedding).
 func NewExporter(w io.Writer, format Format, split Split, kind ScoreKind, negatives int) (*Exporter, error) {
 	switch format {
-	case FormatFlagEmbedding:
+	case FormatFlagEmbedding, FormatLLMEmbedder:
 	case FormatSentenceTransformers:
 		if negatives < 1 {
 			return nil, fmt.Errorf("sentence-transformers export needs at least one negative column, got %d", negatives)
 		}
 	default:
-		return nil, fmt.Errorf("format %q: want %s or %s", format, FormatFlagEmbedding, FormatSentenceTransformers)
+		return nil, fmt.Errorf("format %q: want %s, %s or %s", format, FormatFlagEmbedding, FormatSentenceTransformers, FormatLLMEmbedder)
 	}
 	if kind == "" {
 		kind = ScoreLogProb
 	}
-	return &Exporter{w: w, format: format, split: split, kind: kind, negatives: negatives, stats: Stats{Skipped: map[string]int{}}}, nil
+	return &Exporter{w: w, format: format, split: split, kind: kind, negatives: negatives, task: "qa", stats: Stats{Skipped: map[string]int{}}}, nil
 }
 
 // Write converts and writes one record (or counts why it was skipped).
@@ -319,9 +366,12 @@ func (e *Exporter) Write(s schemas.Scored) error {
 	e.stats.Read++
 	var v any
 	var skip string
-	if e.format == FormatFlagEmbedding {
+	switch e.format {
+	case FormatFlagEmbedding:
 		v, skip = ToFlag(s, e.split, e.kind)
-	} else {
+	case FormatLLMEmbedder:
+		v, skip = ToLLMEmbedder(s, e.split, e.kind, e.task)
+	default:
 		v, skip = ToST(s, e.split, e.negatives, e.kind)
 	}
 	if skip != "" {

@@ -3,8 +3,13 @@ package flagembed
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/lsrflow/lsrflow/schemas"
@@ -17,6 +22,15 @@ func sample() schemas.Scored {
 		Scores:      []float64{0.1, 0.6, 0.0, 0.3},
 		AnswerMatch: []bool{true, false, false, true},
 	}
+}
+
+// rec is a scored record with the given teacher distribution over distinct passages.
+func rec(id string, probs []float64) schemas.Scored {
+	s := schemas.Scored{ID: id, Query: "question " + id, Scores: probs, GoldenAnswers: []string{"answer of " + id}}
+	for i := range probs {
+		s.Pos = append(s.Pos, fmt.Sprintf("passage %d of %s", i, id))
+	}
+	return s
 }
 
 func TestParseSplit(t *testing.T) {
@@ -134,5 +148,80 @@ func TestSentenceTransformersRow(t *testing.T) {
 	}
 	if _, err := NewExporter(&buf, "csv", Split{}, ScoreProb, 1); err == nil {
 		t.Fatal("unknown format accepted")
+	}
+}
+
+// The llm-embedder export passes a mirror of LLM-Embedder's training loader
+// (testdata/llm_embedder_loader.py, from research/llm_embedder/src/retrieval/data.py): one
+// column schema, the task from the first line, one teacher score per passage, a first
+// positive, negatives; and the group the loader forms keeps the teacher's distribution, since
+// it softmaxes the scores (softmax of log-probabilities of a subset is the renormalized
+// subset).
+func TestLLMEmbedderExportPassesTheLoader(t *testing.T) {
+	var buf bytes.Buffer
+	exp, err := NewExporter(&buf, FormatLLMEmbedder, Split{Mode: SplitTop, N: 1}, ScoreLogProb, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := []schemas.Scored{
+		rec("q1", []float64{0.5, 0.2, 0.1, 0.1, 0.05, 0.05}),
+		rec("q2", []float64{0.1, 0.7, 0.2}),
+		rec("q3", []float64{0.9, 0.1}),               // one negative: repeated to fill the group
+		rec("q4", []float64{0.25, 0.25, 0.25, 0.25}), // flat: no positive, skipped
+	}
+	recs[1].GoldenAnswers = nil
+	for _, r := range recs {
+		if err := exp.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := exp.Stats(); st.Written != 3 || st.Skipped[SkipNoPositive] != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	path := filepath.Join(t.TempDir(), "train.json")
+	os.WriteFile(path, buf.Bytes(), 0o644)
+	out, err := exec.CommandContext(t.Context(), "/usr/bin/python3", "testdata/llm_embedder_loader.py", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("the loader mirror rejects the export: %v\n%s\n%s", err, out, buf.String())
+	}
+	var got struct {
+		Task    string   `json:"task"`
+		Columns []string `json:"columns"`
+		Dropped int      `json:"dropped"`
+		Kept    []struct {
+			Query         string    `json:"query"`
+			Key           []string  `json:"key"`
+			TeacherScores []float64 `json:"teacher_scores"`
+		} `json:"kept"`
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Task != "qa" || got.Dropped != 0 || len(got.Kept) != 3 || strings.Join(got.Columns, ",") != "answers,neg,pos,query,task,teacher_scores" {
+		t.Fatalf("loader: %+v", got)
+	}
+	for i, k := range got.Kept {
+		src := recs[i]
+		prob := map[string]float64{}
+		for j, p := range src.Pos {
+			prob[p] = src.Scores[j]
+		}
+		if len(k.Key) != 8 || len(k.TeacherScores) != 8 || k.Query != src.Query {
+			t.Fatalf("%s: group %+v", src.ID, k)
+		}
+		best := byProb(src)[0]
+		if k.Key[0] != src.Pos[best] {
+			t.Errorf("%s: positive %q, want the teacher's best %q", src.ID, k.Key[0], src.Pos[best])
+		}
+		// exp(score) is the teacher probability of that passage
+		for j, key := range k.Key {
+			if math.Abs(math.Exp(k.TeacherScores[j])-prob[key]) > 1e-12 {
+				t.Errorf("%s key %d: exp(score) %v, teacher probability %v", src.ID, j, math.Exp(k.TeacherScores[j]), prob[key])
+			}
+		}
+	}
+	// an unknown task is refused before anything is written
+	if err := exp.SetTask("summarize"); err == nil {
+		t.Error("unknown task accepted")
 	}
 }

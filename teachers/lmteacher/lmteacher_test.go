@@ -196,8 +196,12 @@ func TestSeedUPRAndGenerate(t *testing.T) {
 					m += math.Exp(l)
 				}
 				in = append(in, m/float64(len(lps)))
-				if r.Target != " Paris" && r.Target != " City of Light" {
+				// FlashRAG's plain prompt, the answer appended as it is (cal_gen_probs)
+				if r.Target != "Paris" && r.Target != "City of Light" {
 					t.Errorf("seed target %q", r.Target)
+				}
+				if !strings.HasSuffix(r.Prompt, "\n\nQuestion: "+c.Query.Question) || !strings.Contains(r.Prompt, "document.Only give me") {
+					t.Errorf("seed prompt %q", r.Prompt)
 				}
 			case "upr":
 				in = append(in, sum(lps))
@@ -219,10 +223,26 @@ func TestSeedUPRAndGenerate(t *testing.T) {
 		}
 		tch.Close()
 	}
-	// LSR without answers is a permanent error; UPR does not need answers.
+	// an answer drawn upstream (seed_answer) is the one scored, untrimmed
+	c.Query.SeedAnswer = " City of Light"
 	f := &fakeLM{}
-	tch, _ := lmteacher.Open(t.Context(), lmteacher.Config{Scorer: f, NoCache: true})
-	_, err := tch.Teach(t.Context(), cands("q3", nil, "d1"))
+	tch, err := lmteacher.Open(t.Context(), lmteacher.Config{Method: "seed", Scorer: f, NoCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tch.Teach(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range f.asked {
+		if r.Target != " City of Light" {
+			t.Errorf("seed_answer: target %q", r.Target)
+		}
+	}
+	tch.Close()
+	// LSR without answers is a permanent error; UPR does not need answers.
+	f = &fakeLM{}
+	tch, _ = lmteacher.Open(t.Context(), lmteacher.Config{Scorer: f, NoCache: true})
+	_, err = tch.Teach(t.Context(), cands("q3", nil, "d1"))
 	if !streams.IsPermanent(err) || streams.ReasonOf(err) != "no-answers" {
 		t.Errorf("no answers: %v", err)
 	}

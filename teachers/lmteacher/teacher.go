@@ -83,10 +83,17 @@ func Open(ctx context.Context, cfg Config) (*Teacher, error) {
 	}
 	var err error
 	t.tmpl = prompt.Default(cfg.Chat)
+	if cfg.Method == MethodSeed {
+		t.tmpl = prompt.FlashRAG(cfg.Chat)
+	}
 	if cfg.PromptFile != "" {
 		if t.tmpl, err = prompt.Load(cfg.PromptFile, cfg.Chat); err != nil {
 			t.closeLM()
 			return nil, streams.Permanent("teacher-config", err)
+		}
+		if cfg.Method == MethodSeed && t.tmpl.Raw == "" {
+			empty := ""
+			t.tmpl.Exact, t.tmpl.Prefix = true, &empty
 		}
 	}
 	if err := t.tmpl.Validate(); err != nil {
@@ -216,6 +223,12 @@ func (t *Teacher) Teach(ctx context.Context, c schemas.Candidates) (schemas.Scor
 			return schemas.Scored{}, err
 		}
 		targets = []string{ans}
+	case MethodSeed:
+		tg, ok := seedTarget(c.Query)
+		if !ok {
+			return schemas.Scored{}, streams.Permanent("no-answers", fmt.Errorf("lmteacher: query %s has no gold answers (use upr or gen-lsr for unlabeled queries)", c.Query.ID))
+		}
+		targets = []string{tg}
 	default:
 		for _, a := range c.Query.GoldenAnswers {
 			if strings.TrimSpace(a) != "" {
@@ -224,11 +237,6 @@ func (t *Teacher) Teach(ctx context.Context, c schemas.Candidates) (schemas.Scor
 		}
 		if len(targets) == 0 {
 			return schemas.Scored{}, streams.Permanent("no-answers", fmt.Errorf("lmteacher: query %s has no gold answers (use upr or gen-lsr for unlabeled queries)", c.Query.ID))
-		}
-		if t.cfg.Method == MethodSeed {
-			h := fnv.New32a()
-			h.Write([]byte(c.Query.ID))
-			targets = []string{targets[int(h.Sum32())%len(targets)]}
 		}
 	}
 	pairs := make([]*pair, 0, len(c.Docs)*len(targets))
@@ -269,6 +277,28 @@ func (t *Teacher) Teach(ctx context.Context, c schemas.Candidates) (schemas.Scor
 	s := teachers.Build(c, t.id, raw, dist)
 	s.Truncated = len(truncated)
 	return s, nil
+}
+
+// seedTarget is the one answer the seed-compatible teacher scores, exactly as given (the
+// experiment scored the dataset's string as it is): the query's SeedAnswer when one was drawn
+// upstream (a FlashRAG-config run draws it as the experiment's random.choice did), else one of
+// the non-blank gold answers chosen by a hash of the query id.
+func seedTarget(q schemas.Query) (string, bool) {
+	if q.SeedAnswer != "" {
+		return q.SeedAnswer, true
+	}
+	var answers []string
+	for _, a := range q.GoldenAnswers {
+		if strings.TrimSpace(a) != "" {
+			answers = append(answers, a)
+		}
+	}
+	if len(answers) == 0 {
+		return "", false
+	}
+	h := fnv.New32a()
+	h.Write([]byte(q.ID))
+	return answers[int(h.Sum32())%len(answers)], true
 }
 
 // shorten cuts text so that a prompt of tokens tokens fits limit, with a margin.

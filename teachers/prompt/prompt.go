@@ -39,6 +39,10 @@ type Template struct {
 	Raw string `json:"raw,omitempty"`
 	// Prefix is put between prompt and target; default by chat template.
 	Prefix *string `json:"target_prefix,omitempty"`
+	// Exact renders System and User byte for byte as FlashRAG's PromptTemplate.get_string
+	// does (Python str.format, format_reference, the model's real chat template; chat plain or
+	// llama3). The seed-compatible teacher uses it.
+	Exact bool `json:"flashrag_exact,omitempty"`
 }
 
 // Default is FlashRAG's QA prompt in the given chat template ("" = plain).
@@ -82,6 +86,14 @@ func Load(path, chat string) (Template, error) {
 
 // Validate checks the chat template name.
 func (t Template) Validate() error {
+	if t.Exact && t.Raw == "" {
+		if t.Chat != ChatPlain && t.Chat != ChatLlama3 {
+			return fmt.Errorf("prompt: FlashRAG-exact prompts are rendered for chat templates plain and llama3, not %q", t.Chat)
+		}
+		if _, err := t.exactQA("q", nil); err != nil {
+			return err
+		}
+	}
 	switch t.Chat {
 	case ChatPlain, ChatLlama3, ChatChatML, ChatInst:
 		return nil
@@ -170,6 +182,12 @@ func Wrap(chat, system, user string) string {
 func (t Template) QA(question string, docs []schemas.Passage) string {
 	if t.Raw != "" {
 		return fill(t.Raw, question, docs)
+	}
+	if t.Exact {
+		if s, err := t.exactQA(question, docs); err == nil {
+			return s
+		}
+		// Validate rejects exact templates that cannot render
 	}
 	return Wrap(t.Chat, fill(t.System, question, docs), fill(t.User, question, docs))
 }

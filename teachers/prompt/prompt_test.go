@@ -69,3 +69,29 @@ func TestTemplateFiles(t *testing.T) {
 		t.Error("template without placeholders accepted")
 	}
 }
+
+func TestFlashRAGExactTemplate(t *testing.T) {
+	tm := prompt.FlashRAG("")
+	if tm.TargetPrefix() != "" || tm.Validate() != nil {
+		t.Errorf("FlashRAG(plain): prefix %q, validate %v", tm.TargetPrefix(), tm.Validate())
+	}
+	// FlashRAG's literals meet without a space; plain prompts join system and user by a blank line
+	want := "Answer the question based on the given document.Only give me the answer and do not output any other words.\nThe following are given documents.\n\nDoc 1(Title: Apollo 11) Apollo 11 landed in 1969.\n\n\nQuestion: when?"
+	if got := tm.QA("when?", []schemas.Passage{doc}); got != want {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+	if tm.Hash() == prompt.Default("").Hash() {
+		t.Error("the exact template hashes like the default one")
+	}
+	if err := prompt.FlashRAG("chatml").Validate(); err == nil {
+		t.Error("an exact chatml template validated")
+	}
+	bad := prompt.FlashRAG("plain")
+	bad.User = "Q: {query}"
+	if err := bad.Validate(); err == nil {
+		t.Error("an unknown {field} validated")
+	}
+	if got := prompt.FlashRAGReference([]schemas.Passage{{Contents: "no newline"}}); got != "Doc 1(Title: no newline) \n" {
+		t.Errorf("reference without a title line: %q", got)
+	}
+}
