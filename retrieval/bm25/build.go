@@ -100,7 +100,6 @@ type batch struct {
 	ends   []int // end of each doc's terms in ids
 	lens   []uint32
 	ready  chan struct{}
-	failed bool
 }
 
 // NewWriter starts an index; Finish writes it.
