@@ -94,12 +94,12 @@ func (d *dict) snapshot() []string {
 
 // batch is a slice of consecutive passages and, once analyzed, their terms.
 type batch struct {
-	texts  []string
-	ids    []uint32 // distinct term ids of each doc, back to back
-	tfs    []uint32
-	ends   []int // end of each doc's terms in ids
-	lens   []uint32
-	ready  chan struct{}
+	texts []string
+	ids   []uint32 // distinct term ids of each doc, back to back
+	tfs   []uint32
+	ends  []int // end of each doc's terms in ids
+	lens  []uint32
+	ready chan struct{}
 }
 
 // NewWriter starts an index; Finish writes it.
