@@ -251,3 +251,39 @@ func BenchmarkQEDSearch(b *testing.B) {
 		})
 	}
 }
+
+// cancelAt cancels the build's context when passage `at` arrives.
+type cancelAt struct {
+	at     int
+	cancel context.CancelFunc
+}
+
+func (c cancelAt) Name() string { return "cancel" }
+func (c cancelAt) Add(ord int, id, contents string) error {
+	if ord == c.at {
+		c.cancel()
+	}
+	return nil
+}
+func (c cancelAt) Finish(context.Context, *retrieval.Index, *retrieval.Manifest) error { return nil }
+
+// TestCancelledBuildRemovesRuns: a build cancelled half way stops the step's goroutines and
+// leaves no runs behind.
+func TestCancelledBuildRemovesRuns(t *testing.T) {
+	tmp := t.TempDir()
+	step, err := bm25.NewStepOptions(bm25.Options{Params: bm25.DefaultParams(), TempDir: tmp, RunBytes: 4 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	_, err = retrieval.Build(ctx, retrieval.BuildOptions{Corpus: testenv.SharedFile(t, "data/qed/corpus.jsonl"),
+		Dir: filepath.Join(t.TempDir(), "idx"), Steps: []retrieval.BuildStep{step, cancelAt{at: 1000, cancel: cancel}}})
+	if err == nil {
+		t.Fatal("cancelled build succeeded")
+	}
+	left, _ := filepath.Glob(filepath.Join(tmp, "*"))
+	if len(left) != 0 {
+		t.Fatalf("left behind: %v", left)
+	}
+}
