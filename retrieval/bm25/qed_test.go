@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lsrflow/lsrflow/embed/static"
+	"github.com/lsrflow/lsrflow/internal/synthcorpus"
 	"github.com/lsrflow/lsrflow/internal/testenv"
 	"github.com/lsrflow/lsrflow/retrieval"
 	"github.com/lsrflow/lsrflow/retrieval/bm25"
@@ -285,5 +287,74 @@ func TestCancelledBuildRemovesRuns(t *testing.T) {
 	left, _ := filepath.Glob(filepath.Join(tmp, "*"))
 	if len(left) != 0 {
 		t.Fatalf("left behind: %v", left)
+	}
+}
+
+// TestSynthCorpusPruningMatchesExhaustive: on the project's wiki-like synthetic corpus
+// (internal/synthcorpus: Zipf over GloVe's vocabulary, ~100 words per passage), 10,000
+// passages, with every analyzer, Search returns the exhaustive scorer's top k for the
+// generator's questions and random bags of its words.
+func TestSynthCorpusPruningMatchesExhaustive(t *testing.T) {
+	vec, err := static.LoadBinary(testenv.CachePath(t, "glove", static.GloveFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	words := make([]string, vec.Len())
+	for i := range words {
+		words[i] = vec.Word(i)
+	}
+	g, err := synthcorpus.New(words, synthcorpus.Options{Passages: 10000, Train: 0, Test: 200, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(8, 9))
+	var qs []string
+	for j := 0; j < 200; j++ {
+		qs = append(qs, g.Question(j).Text)
+		var parts []string
+		for range 1 + rng.IntN(6) {
+			parts = append(parts, g.Word(rng.IntN(g.Vocabulary())/(1+rng.IntN(50))))
+		}
+		qs = append(qs, strings.Join(parts, " "))
+	}
+	for _, name := range analysis.Names {
+		w, err := bm25.NewWriter(bm25.Options{Params: bm25.DefaultParamsFor(name), Analyzer: name, TempDir: t.TempDir(), RunBytes: 1 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 10000; i++ {
+			if err := w.Add(g.Passage(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		path := filepath.Join(t.TempDir(), bm25.File)
+		if _, err := w.Finish(t.Context(), path); err != nil {
+			t.Fatal(err)
+		}
+		ix, err := bm25.OpenFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ix.Close()
+		for _, q := range qs {
+			for _, k := range []int{1, 10, 20, 100} {
+				got, err := ix.Search(q, k)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := ix.SearchExhaustive(q, k)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got) != len(want) {
+					t.Fatalf("%s q=%q k=%d: %d hits, exhaustive %d", name, q, k, len(got), len(want))
+				}
+				for i := range got {
+					if got[i].Ord != want[i].Ord || math.Abs(got[i].Score-want[i].Score) > 1e-6 {
+						t.Fatalf("%s q=%q k=%d rank %d: %+v, exhaustive %+v", name, q, k, i, got[i], want[i])
+					}
+				}
+			}
+		}
 	}
 }
