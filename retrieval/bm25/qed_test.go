@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -357,4 +358,45 @@ func TestSynthCorpusPruningMatchesExhaustive(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestIndexMatchesExhaustive is the scale check, run by hand on a built index directory:
+//
+//	LSRFLOW_BM25_INDEX=DIR LSRFLOW_BM25_QUERIES=Q.jsonl go test -run TestIndexMatchesExhaustive ./retrieval/bm25/
+//
+// Every query's top 20 from Search must equal SearchExhaustive's.
+func TestIndexMatchesExhaustive(t *testing.T) {
+	dir, queries := os.Getenv("LSRFLOW_BM25_INDEX"), os.Getenv("LSRFLOW_BM25_QUERIES")
+	if dir == "" || queries == "" {
+		t.Skip("set LSRFLOW_BM25_INDEX and LSRFLOW_BM25_QUERIES to check a built index")
+	}
+	ix, err := bm25.OpenFile(filepath.Join(dir, bm25.Dir, bm25.File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	n := 0
+	if _, err := schemas.DecodeFile(t.Context(), queries, 1<<20, schemas.DecodeQuery, func(q schemas.Query) error {
+		got, err := ix.Search(q.Question, 20)
+		if err != nil {
+			return err
+		}
+		want, err := ix.SearchExhaustive(q.Question, 20)
+		if err != nil {
+			return err
+		}
+		if len(got) != len(want) {
+			t.Fatalf("q=%q: %d hits, exhaustive %d", q.Question, len(got), len(want))
+		}
+		for i := range got {
+			if got[i].Ord != want[i].Ord || math.Abs(got[i].Score-want[i].Score) > 1e-6 {
+				t.Fatalf("q=%q rank %d: %+v, exhaustive %+v", q.Question, i, got[i], want[i])
+			}
+		}
+		n++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d queries: Search equals SearchExhaustive on %s (%d documents)", n, dir, ix.Len())
 }
