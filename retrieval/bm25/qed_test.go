@@ -116,15 +116,21 @@ func TestQEDRecall(t *testing.T) {
 	}
 }
 
-// qedQueries: every QED question plus random bags of corpus words (1-8 words, repeats and
-// stopwords included).
-func qedQueries(t *testing.T) []string {
+// qedQuestions: the QED test and train questions.
+func qedQuestions(t *testing.T) []string {
 	var qs []string
 	for _, rel := range []string{"data/qed/test.jsonl", "data/qed/train.jsonl"} {
 		for _, q := range readQueries(t, rel) {
 			qs = append(qs, q.Question)
 		}
 	}
+	return qs
+}
+
+// qedQueries: every QED question plus random bags of corpus words (1-8 words, repeats and
+// stopwords included).
+func qedQueries(t *testing.T) []string {
+	qs := qedQuestions(t)
 	corpus := bm25ref.QEDCorpus(t)
 	rng := rand.New(rand.NewPCG(12, 34))
 	for i := 0; i < 500; i++ {
@@ -173,12 +179,7 @@ func TestQEDPruningMatchesExhaustive(t *testing.T) {
 // the same documents in the same order with bit-identical float32 scores.
 func TestQEDLuceneMatchesLucene(t *testing.T) {
 	_, r := buildQED(t, analysis.Lucene)
-	var qs []string
-	for _, rel := range []string{"data/qed/test.jsonl", "data/qed/train.jsonl"} {
-		for _, q := range readQueries(t, rel) {
-			qs = append(qs, q.Question)
-		}
-	}
+	qs := qedQuestions(t)
 	in := append(bm25ref.B64(bm25ref.QEDCorpus(t)), "--")
 	ref := bm25ref.Lucene(t, []string{"search", "0.9", "0.4", "20"}, append(in, bm25ref.B64(qs)...))
 	if len(ref) != len(qs) {
@@ -203,12 +204,7 @@ func TestQEDLuceneMatchesLucene(t *testing.T) {
 // (bm25s' rules in Python with the real PyStemmer) on every QED question.
 func TestQEDBM25SMatchesReference(t *testing.T) {
 	_, r := buildQED(t, analysis.BM25S)
-	var qs []string
-	for _, rel := range []string{"data/qed/test.jsonl", "data/qed/train.jsonl"} {
-		for _, q := range readQueries(t, rel) {
-			qs = append(qs, q.Question)
-		}
-	}
+	qs := qedQuestions(t)
 	in := append(bm25ref.B64(bm25ref.QEDCorpus(t)), "--")
 	ref := bm25ref.BM25S(t, []string{"search", "1.5", "0.75", "20"}, append(in, bm25ref.B64(qs)...))
 	if len(ref) != len(qs) {
