@@ -116,6 +116,28 @@ func TestQEDRecall(t *testing.T) {
 	}
 }
 
+// matchesExhaustive fails t unless Search returns SearchExhaustive's top k for q: the same
+// documents in the same order, scores within 1e-6.
+func matchesExhaustive(t *testing.T, ix *bm25.Index, what, q string, k int) {
+	t.Helper()
+	got, err := ix.Search(q, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ix.SearchExhaustive(q, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%s q=%q k=%d: %d hits, exhaustive %d", what, q, k, len(got), len(want))
+	}
+	for i := range got {
+		if got[i].Ord != want[i].Ord || math.Abs(got[i].Score-want[i].Score) > 1e-6 {
+			t.Fatalf("%s q=%q k=%d rank %d: %+v, exhaustive %+v", what, q, k, i, got[i], want[i])
+		}
+	}
+}
+
 // qedQuestions: the QED test and train questions.
 func qedQuestions(t *testing.T) []string {
 	var qs []string
@@ -153,22 +175,7 @@ func TestQEDPruningMatchesExhaustive(t *testing.T) {
 		ix := r.Index()
 		for _, q := range qs {
 			for _, k := range []int{1, 5, 20, 100} {
-				got, err := ix.Search(q, k)
-				if err != nil {
-					t.Fatal(err)
-				}
-				want, err := ix.SearchExhaustive(q, k)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(got) != len(want) {
-					t.Fatalf("%s q=%q k=%d: %d hits, exhaustive %d", name, q, k, len(got), len(want))
-				}
-				for i := range got {
-					if got[i].Ord != want[i].Ord || math.Abs(got[i].Score-want[i].Score) > 1e-6 {
-						t.Fatalf("%s q=%q k=%d rank %d: %+v, exhaustive %+v", name, q, k, i, got[i], want[i])
-					}
-				}
+				matchesExhaustive(t, ix, name, q, k)
 			}
 		}
 	}
@@ -335,22 +342,7 @@ func TestSynthCorpusPruningMatchesExhaustive(t *testing.T) {
 		defer ix.Close()
 		for _, q := range qs {
 			for _, k := range []int{1, 10, 20, 100} {
-				got, err := ix.Search(q, k)
-				if err != nil {
-					t.Fatal(err)
-				}
-				want, err := ix.SearchExhaustive(q, k)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(got) != len(want) {
-					t.Fatalf("%s q=%q k=%d: %d hits, exhaustive %d", name, q, k, len(got), len(want))
-				}
-				for i := range got {
-					if got[i].Ord != want[i].Ord || math.Abs(got[i].Score-want[i].Score) > 1e-6 {
-						t.Fatalf("%s q=%q k=%d rank %d: %+v, exhaustive %+v", name, q, k, i, got[i], want[i])
-					}
-				}
+				matchesExhaustive(t, ix, name, q, k)
 			}
 		}
 	}
@@ -373,22 +365,7 @@ func TestIndexMatchesExhaustive(t *testing.T) {
 	defer ix.Close()
 	n := 0
 	if _, err := schemas.DecodeFile(t.Context(), queries, 1<<20, schemas.DecodeQuery, func(q schemas.Query) error {
-		got, err := ix.Search(q.Question, 20)
-		if err != nil {
-			return err
-		}
-		want, err := ix.SearchExhaustive(q.Question, 20)
-		if err != nil {
-			return err
-		}
-		if len(got) != len(want) {
-			t.Fatalf("q=%q: %d hits, exhaustive %d", q.Question, len(got), len(want))
-		}
-		for i := range got {
-			if got[i].Ord != want[i].Ord || math.Abs(got[i].Score-want[i].Score) > 1e-6 {
-				t.Fatalf("q=%q rank %d: %+v, exhaustive %+v", q.Question, i, got[i], want[i])
-			}
-		}
+		matchesExhaustive(t, ix, dir, q.Question, 20)
 		n++
 		return nil
 	}); err != nil {
