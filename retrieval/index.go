@@ -300,6 +300,12 @@ func (s BuildStats) DocsPerSecond() float64 {
 func Build(ctx context.Context, opts BuildOptions) (BuildStats, error) {
 	start := time.Now()
 	var st BuildStats
+	finished := false
+	defer func() {
+		if !finished {
+			abortSteps(opts.Steps)
+		}
+	}()
 	fi, err := os.Stat(opts.Corpus)
 	if err != nil {
 		return st, fmt.Errorf("corpus: %w", err)
@@ -398,7 +404,20 @@ func Build(ctx context.Context, opts BuildOptions) (BuildStats, error) {
 	if err := WriteManifest(opts.Dir, m); err != nil {
 		return st, err
 	}
+	finished = true
 	return st, nil
+}
+
+// Aborter is implemented by build steps that hold goroutines or temporary files while they
+// build; Build calls Abort when it fails or is cancelled (Abort after Finish does nothing).
+type Aborter interface{ Abort() }
+
+func abortSteps(steps []BuildStep) {
+	for _, s := range steps {
+		if a, ok := s.(Aborter); ok {
+			a.Abort()
+		}
+	}
 }
 
 func decodeLine(line schemas.Line) (schemas.CorpusDoc, error) {

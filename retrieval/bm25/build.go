@@ -40,6 +40,7 @@ const (
 	defaultRunBytes = 128 << 20
 	batchDocs       = 256
 	stemCacheMax    = 1 << 18
+	idCacheMax      = 1 << 21
 )
 
 // Writer builds an index file from passages added in ordinal order, in bounded memory:
@@ -59,18 +60,46 @@ type Writer struct {
 	aggErr  chan error
 	workers sync.WaitGroup
 	agg     *aggregator
+	dict    *dict
 	done    bool
+}
+
+// dict numbers terms in order of first sight (internal ids; the file orders terms by bytes).
+// Workers keep their own cache of it, so the lock is taken only for terms new to a worker.
+type dict struct {
+	mu    sync.Mutex
+	ids   map[string]uint32
+	terms []string
+}
+
+func (d *dict) id(t string) uint32 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if id, ok := d.ids[t]; ok {
+		return id
+	}
+	id := uint32(len(d.terms))
+	t = cloneString(t)
+	d.ids[t] = id
+	d.terms = append(d.terms, t)
+	return id
+}
+
+// snapshot returns the terms numbered so far.
+func (d *dict) snapshot() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.terms
 }
 
 // batch is a slice of consecutive passages and, once analyzed, their terms.
 type batch struct {
-	texts  []string
-	terms  []string // distinct terms of each doc, back to back
-	tfs    []uint32
-	ends   []int // end of each doc's terms in terms
-	lens   []uint32
-	ready  chan struct{}
-	failed bool
+	texts []string
+	ids   []uint32 // distinct term ids of each doc, back to back
+	tfs   []uint32
+	ends  []int // end of each doc's terms in ids
+	lens  []uint32
+	ready chan struct{}
 }
 
 // NewWriter starts an index; Finish writes it.
@@ -105,7 +134,8 @@ func NewWriter(o Options) (*Writer, error) {
 		digest: sha256.New(), work: make(chan *batch, 2*o.Workers), ordered: make(chan *batch, 4*o.Workers),
 		aggErr: make(chan error, 1)}
 	fmt.Fprintf(w.digest, "bm25 k1=%v b=%v analyzer=%s scoring=%d\n", o.Params.K1, o.Params.B, o.Analyzer, w.scoring)
-	w.agg, err = newAggregator(tmp, o.RunBytes)
+	w.dict = &dict{ids: map[string]uint32{}}
+	w.agg, err = newAggregator(tmp, o.RunBytes, w.dict)
 	if err != nil {
 		os.RemoveAll(tmp)
 		return nil, err
@@ -154,27 +184,44 @@ func (w *Writer) send() error {
 	return nil
 }
 
-// analyze runs on each worker goroutine: terms and their frequencies per passage.
+// analyze runs on each worker goroutine: term ids and their frequencies per passage.
 func (w *Writer) analyze() {
 	defer w.workers.Done()
-	cache := map[string]string{}
-	counts := map[string]uint32{}
+	stems := map[string]string{}
+	ids := map[string]uint32{} // this worker's cache of w.dict
+	var count []uint32         // by term id, zero between documents
+	var touched []uint32
 	var toks []string
 	for b := range w.work {
 		for _, text := range b.texts {
-			toks = w.an.Terms(toks[:0], text, cache)
-			if len(cache) > stemCacheMax {
-				clear(cache)
+			toks = w.an.Terms(toks[:0], text, stems)
+			if len(stems) > stemCacheMax {
+				clear(stems)
 			}
-			clear(counts)
+			touched = touched[:0]
 			for _, t := range toks {
-				counts[t]++
+				id, ok := ids[t]
+				if !ok {
+					if len(ids) > idCacheMax {
+						clear(ids)
+					}
+					id = w.dict.id(t)
+					ids[cloneString(t)] = id
+				}
+				if int(id) >= len(count) {
+					count = append(count, make([]uint32, int(id)+1-len(count)+len(count)/2)...)
+				}
+				if count[id] == 0 {
+					touched = append(touched, id)
+				}
+				count[id]++
 			}
-			for t, c := range counts {
-				b.terms = append(b.terms, t)
-				b.tfs = append(b.tfs, c)
+			for _, id := range touched {
+				b.ids = append(b.ids, id)
+				b.tfs = append(b.tfs, count[id])
+				count[id] = 0
 			}
-			b.ends = append(b.ends, len(b.terms))
+			b.ends = append(b.ends, len(b.ids))
 			b.lens = append(b.lens, uint32(len(toks)))
 		}
 		close(b.ready)
@@ -242,8 +289,7 @@ func (w *Writer) Finish(ctx context.Context, path string) (Stats, error) {
 type aggregator struct {
 	dir                     string
 	runBytes                int64
-	vocab                   map[string]uint32
-	terms                   []string
+	dict                    *dict
 	buf                     [][]byte
 	last                    []int64 // last doc of the term in the current run, -1 if none
 	df                      []uint32
@@ -256,12 +302,12 @@ type aggregator struct {
 	totalLen, docsWithTerms uint64
 }
 
-func newAggregator(dir string, runBytes int64) (*aggregator, error) {
+func newAggregator(dir string, runBytes int64, d *dict) (*aggregator, error) {
 	f, err := os.Create(filepath.Join(dir, "doclens"))
 	if err != nil {
 		return nil, fmt.Errorf("bm25: %w", err)
 	}
-	return &aggregator{dir: dir, runBytes: runBytes, vocab: map[string]uint32{}, lensF: f,
+	return &aggregator{dir: dir, runBytes: runBytes, dict: d, lensF: f,
 		lensW: bufio.NewWriterSize(f, 1<<20)}, nil
 }
 
@@ -290,16 +336,14 @@ func (a *aggregator) add(b *batch) error {
 			a.docsWithTerms++
 		}
 		for j := start; j < end; j++ {
-			t := b.terms[j]
-			id, ok := a.vocab[t]
-			if !ok {
-				id = uint32(len(a.terms))
-				t = cloneString(t)
-				a.vocab[t] = id
-				a.terms = append(a.terms, t)
-				a.buf = append(a.buf, nil)
-				a.last = append(a.last, -1)
-				a.df = append(a.df, 0)
+			id := b.ids[j]
+			if int(id) >= len(a.buf) {
+				grow := int(id) + 1 - len(a.buf) + len(a.buf)/4
+				a.buf = append(a.buf, make([][]byte, grow)...)
+				a.df = append(a.df, make([]uint32, grow)...)
+				for range grow {
+					a.last = append(a.last, -1)
+				}
 			}
 			if a.last[id] < 0 {
 				a.active = append(a.active, id)
@@ -328,7 +372,8 @@ func (a *aggregator) spill() error {
 	if len(a.active) == 0 {
 		return nil
 	}
-	sort.Slice(a.active, func(i, j int) bool { return a.terms[a.active[i]] < a.terms[a.active[j]] })
+	terms := a.dict.snapshot()
+	sort.Slice(a.active, func(i, j int) bool { return terms[a.active[i]] < terms[a.active[j]] })
 	path := filepath.Join(a.dir, fmt.Sprintf("run-%04d", len(a.runs)))
 	f, err := os.Create(path)
 	if err != nil {
@@ -338,8 +383,8 @@ func (a *aggregator) spill() error {
 	var hdr []byte
 	for _, id := range a.active {
 		hdr = hdr[:0]
-		hdr = binary.AppendUvarint(hdr, uint64(len(a.terms[id])))
-		hdr = append(hdr, a.terms[id]...)
+		hdr = binary.AppendUvarint(hdr, uint64(len(terms[id])))
+		hdr = append(hdr, terms[id]...)
 		hdr = binary.AppendUvarint(hdr, uint64(a.df[id]))
 		hdr = binary.AppendUvarint(hdr, uint64(len(a.buf[id])))
 		bw.Write(hdr)

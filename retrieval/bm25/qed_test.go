@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/lsrflow/lsrflow/embed/static"
+	"github.com/lsrflow/lsrflow/internal/synthcorpus"
 	"github.com/lsrflow/lsrflow/internal/testenv"
 	"github.com/lsrflow/lsrflow/retrieval"
 	"github.com/lsrflow/lsrflow/retrieval/bm25"
@@ -113,15 +116,43 @@ func TestQEDRecall(t *testing.T) {
 	}
 }
 
-// qedQueries: every QED question plus random bags of corpus words (1-8 words, repeats and
-// stopwords included).
-func qedQueries(t *testing.T) []string {
+// matchesExhaustive fails t unless Search returns SearchExhaustive's top k for q: the same
+// documents in the same order, scores within 1e-6.
+func matchesExhaustive(t *testing.T, ix *bm25.Index, what, q string, k int) {
+	t.Helper()
+	got, err := ix.Search(q, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ix.SearchExhaustive(q, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%s q=%q k=%d: %d hits, exhaustive %d", what, q, k, len(got), len(want))
+	}
+	for i := range got {
+		if got[i].Ord != want[i].Ord || math.Abs(got[i].Score-want[i].Score) > 1e-6 {
+			t.Fatalf("%s q=%q k=%d rank %d: %+v, exhaustive %+v", what, q, k, i, got[i], want[i])
+		}
+	}
+}
+
+// qedQuestions: the QED test and train questions.
+func qedQuestions(t *testing.T) []string {
 	var qs []string
 	for _, rel := range []string{"data/qed/test.jsonl", "data/qed/train.jsonl"} {
 		for _, q := range readQueries(t, rel) {
 			qs = append(qs, q.Question)
 		}
 	}
+	return qs
+}
+
+// qedQueries: every QED question plus random bags of corpus words (1-8 words, repeats and
+// stopwords included).
+func qedQueries(t *testing.T) []string {
+	qs := qedQuestions(t)
 	corpus := bm25ref.QEDCorpus(t)
 	rng := rand.New(rand.NewPCG(12, 34))
 	for i := 0; i < 500; i++ {
@@ -144,22 +175,7 @@ func TestQEDPruningMatchesExhaustive(t *testing.T) {
 		ix := r.Index()
 		for _, q := range qs {
 			for _, k := range []int{1, 5, 20, 100} {
-				got, err := ix.Search(q, k)
-				if err != nil {
-					t.Fatal(err)
-				}
-				want, err := ix.SearchExhaustive(q, k)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(got) != len(want) {
-					t.Fatalf("%s q=%q k=%d: %d hits, exhaustive %d", name, q, k, len(got), len(want))
-				}
-				for i := range got {
-					if got[i].Ord != want[i].Ord || math.Abs(got[i].Score-want[i].Score) > 1e-6 {
-						t.Fatalf("%s q=%q k=%d rank %d: %+v, exhaustive %+v", name, q, k, i, got[i], want[i])
-					}
-				}
+				matchesExhaustive(t, ix, name, q, k)
 			}
 		}
 	}
@@ -170,12 +186,7 @@ func TestQEDPruningMatchesExhaustive(t *testing.T) {
 // the same documents in the same order with bit-identical float32 scores.
 func TestQEDLuceneMatchesLucene(t *testing.T) {
 	_, r := buildQED(t, analysis.Lucene)
-	var qs []string
-	for _, rel := range []string{"data/qed/test.jsonl", "data/qed/train.jsonl"} {
-		for _, q := range readQueries(t, rel) {
-			qs = append(qs, q.Question)
-		}
-	}
+	qs := qedQuestions(t)
 	in := append(bm25ref.B64(bm25ref.QEDCorpus(t)), "--")
 	ref := bm25ref.Lucene(t, []string{"search", "0.9", "0.4", "20"}, append(in, bm25ref.B64(qs)...))
 	if len(ref) != len(qs) {
@@ -200,12 +211,7 @@ func TestQEDLuceneMatchesLucene(t *testing.T) {
 // (bm25s' rules in Python with the real PyStemmer) on every QED question.
 func TestQEDBM25SMatchesReference(t *testing.T) {
 	_, r := buildQED(t, analysis.BM25S)
-	var qs []string
-	for _, rel := range []string{"data/qed/test.jsonl", "data/qed/train.jsonl"} {
-		for _, q := range readQueries(t, rel) {
-			qs = append(qs, q.Question)
-		}
-	}
+	qs := qedQuestions(t)
 	in := append(bm25ref.B64(bm25ref.QEDCorpus(t)), "--")
 	ref := bm25ref.BM25S(t, []string{"search", "1.5", "0.75", "20"}, append(in, bm25ref.B64(qs)...))
 	if len(ref) != len(qs) {
@@ -250,4 +256,120 @@ func BenchmarkQEDSearch(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "queries/s")
 		})
 	}
+}
+
+// cancelAt cancels the build's context when passage `at` arrives.
+type cancelAt struct {
+	at     int
+	cancel context.CancelFunc
+}
+
+func (c cancelAt) Name() string { return "cancel" }
+func (c cancelAt) Add(ord int, id, contents string) error {
+	if ord == c.at {
+		c.cancel()
+	}
+	return nil
+}
+func (c cancelAt) Finish(context.Context, *retrieval.Index, *retrieval.Manifest) error { return nil }
+
+// TestCancelledBuildRemovesRuns: a build cancelled half way stops the step's goroutines and
+// leaves no runs behind.
+func TestCancelledBuildRemovesRuns(t *testing.T) {
+	tmp := t.TempDir()
+	step, err := bm25.NewStepOptions(bm25.Options{Params: bm25.DefaultParams(), TempDir: tmp, RunBytes: 4 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	_, err = retrieval.Build(ctx, retrieval.BuildOptions{Corpus: testenv.SharedFile(t, "data/qed/corpus.jsonl"),
+		Dir: filepath.Join(t.TempDir(), "idx"), Steps: []retrieval.BuildStep{step, cancelAt{at: 1000, cancel: cancel}}})
+	if err == nil {
+		t.Fatal("cancelled build succeeded")
+	}
+	left, _ := filepath.Glob(filepath.Join(tmp, "*"))
+	if len(left) != 0 {
+		t.Fatalf("left behind: %v", left)
+	}
+}
+
+// TestSynthCorpusPruningMatchesExhaustive: on the project's wiki-like synthetic corpus
+// (internal/synthcorpus: Zipf over GloVe's vocabulary, ~100 words per passage), 10,000
+// passages, with every analyzer, Search returns the exhaustive scorer's top k for the
+// generator's questions and random bags of its words.
+func TestSynthCorpusPruningMatchesExhaustive(t *testing.T) {
+	vec, err := static.LoadBinary(testenv.CachePath(t, "glove", static.GloveFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	words := make([]string, vec.Len())
+	for i := range words {
+		words[i] = vec.Word(i)
+	}
+	g, err := synthcorpus.New(words, synthcorpus.Options{Passages: 10000, Train: 0, Test: 200, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(8, 9))
+	var qs []string
+	for j := 0; j < 200; j++ {
+		qs = append(qs, g.Question(j).Text)
+		var parts []string
+		for range 1 + rng.IntN(6) {
+			parts = append(parts, g.Word(rng.IntN(g.Vocabulary())/(1+rng.IntN(50))))
+		}
+		qs = append(qs, strings.Join(parts, " "))
+	}
+	for _, name := range analysis.Names {
+		w, err := bm25.NewWriter(bm25.Options{Params: bm25.DefaultParamsFor(name), Analyzer: name, TempDir: t.TempDir(), RunBytes: 1 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 10000; i++ {
+			if err := w.Add(g.Passage(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		path := filepath.Join(t.TempDir(), bm25.File)
+		if _, err := w.Finish(t.Context(), path); err != nil {
+			t.Fatal(err)
+		}
+		ix, err := bm25.OpenFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ix.Close()
+		for _, q := range qs {
+			for _, k := range []int{1, 10, 20, 100} {
+				matchesExhaustive(t, ix, name, q, k)
+			}
+		}
+	}
+}
+
+// TestIndexMatchesExhaustive is the scale check, run by hand on a built index directory:
+//
+//	LSRFLOW_BM25_INDEX=DIR LSRFLOW_BM25_QUERIES=Q.jsonl go test -run TestIndexMatchesExhaustive ./retrieval/bm25/
+//
+// Every query's top 20 from Search must equal SearchExhaustive's.
+func TestIndexMatchesExhaustive(t *testing.T) {
+	dir, queries := os.Getenv("LSRFLOW_BM25_INDEX"), os.Getenv("LSRFLOW_BM25_QUERIES")
+	if dir == "" || queries == "" {
+		t.Skip("set LSRFLOW_BM25_INDEX and LSRFLOW_BM25_QUERIES to check a built index")
+	}
+	ix, err := bm25.OpenFile(filepath.Join(dir, bm25.Dir, bm25.File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	n := 0
+	if _, err := schemas.DecodeFile(t.Context(), queries, 1<<20, schemas.DecodeQuery, func(q schemas.Query) error {
+		matchesExhaustive(t, ix, dir, q.Question, 20)
+		n++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d queries: Search equals SearchExhaustive on %s (%d documents)", n, dir, ix.Len())
 }

@@ -137,6 +137,15 @@ func (s *Step) Add(ord int, id, contents string) error {
 	return s.w.Add(id, contents)
 }
 
+// Abort stops a build that will not finish (retrieval.Aborter) and removes its runs.
+func (s *Step) Abort() {
+	if s.w != nil {
+		s.w.Abort()
+	}
+}
+
+var _ retrieval.Aborter = (*Step)(nil)
+
 // Finish writes bm25/index.bin and the manifest's bm25 section.
 func (s *Step) Finish(ctx context.Context, ix *retrieval.Index, m *retrieval.Manifest) error {
 	if s.w == nil { // an empty corpus

@@ -229,19 +229,30 @@ func (ix *Index) prepare(s *searchState, query string) error {
 	return nil
 }
 
+// begin analyzes the query into pooled per-query state; nil state means no result (k <= 0,
+// an empty index).
+func (ix *Index) begin(query string, k int) (*searchState, error) {
+	if k <= 0 || ix.h.numDocs == 0 {
+		return nil, nil
+	}
+	s := ix.state()
+	if err := ix.prepare(s, query); err != nil {
+		ix.pool.Put(s)
+		return nil, err
+	}
+	return s, nil
+}
+
 // Search returns the top-k documents for query, best first: exactly what SearchExhaustive
 // returns (same documents, same order, the same scores), found with MaxScore dynamic pruning
 // over the block-compressed postings. Equal scores are ordered by ordinal. Only documents
 // sharing at least one term with the query are returned.
 func (ix *Index) Search(query string, k int) ([]Hit, error) {
-	if k <= 0 || ix.h.numDocs == 0 {
-		return nil, nil
-	}
-	s := ix.state()
-	defer ix.pool.Put(s)
-	if err := ix.prepare(s, query); err != nil {
+	s, err := ix.begin(query, k)
+	if s == nil || err != nil {
 		return nil, err
 	}
+	defer ix.pool.Put(s)
 	m := len(s.cursors)
 	if m == 0 {
 		return nil, nil
@@ -314,13 +325,7 @@ func (ix *Index) Search(query string, k int) ([]Hit, error) {
 				sum += s.parts[i]
 			}
 		}
-		hit := Hit{Ord: int(d), Score: ix.model.finish(sum)}
-		if len(h) < k {
-			heap.Push(&h, hit)
-		} else if better(hit, h[0]) {
-			h[0] = hit
-			heap.Fix(&h, 0)
-		} else {
+		if !h.offer(Hit{Ord: int(d), Score: ix.model.finish(sum)}, k) {
 			continue
 		}
 		if len(h) == k && h[0].Score > theta {
@@ -344,14 +349,11 @@ func canBeat(bound, theta float64) bool {
 // SearchExhaustive scores every document containing a query term (term at a time, one
 // accumulator per document) and keeps the top k: the reference that Search must match.
 func (ix *Index) SearchExhaustive(query string, k int) ([]Hit, error) {
-	if k <= 0 || ix.h.numDocs == 0 {
-		return nil, nil
-	}
-	s := ix.state()
-	defer ix.pool.Put(s)
-	if err := ix.prepare(s, query); err != nil {
+	s, err := ix.begin(query, k)
+	if s == nil || err != nil {
 		return nil, err
 	}
+	defer ix.pool.Put(s)
 	if len(s.acc) < int(ix.h.numDocs) {
 		s.acc = make([]float64, ix.h.numDocs)
 	}
@@ -375,14 +377,8 @@ func (ix *Index) SearchExhaustive(query string, k int) ([]Hit, error) {
 	}
 	h := make(hitHeap, 0, k)
 	for _, d := range s.touched {
-		hit := Hit{Ord: int(d), Score: ix.model.finish(s.acc[d])}
+		h.offer(Hit{Ord: int(d), Score: ix.model.finish(s.acc[d])}, k)
 		s.acc[d] = 0
-		if len(h) < k {
-			heap.Push(&h, hit)
-		} else if better(hit, h[0]) {
-			h[0] = hit
-			heap.Fix(&h, 0)
-		}
 	}
 	return h.sorted(), nil
 }
@@ -407,6 +403,20 @@ func (h *hitHeap) Pop() any {
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return x
+}
+
+// offer keeps hit if it is among the best k so far and reports whether it was kept.
+func (h *hitHeap) offer(hit Hit, k int) bool {
+	if len(*h) < k {
+		heap.Push(h, hit)
+		return true
+	}
+	if better(hit, (*h)[0]) {
+		(*h)[0] = hit
+		heap.Fix(h, 0)
+		return true
+	}
+	return false
 }
 
 func (h hitHeap) sorted() []Hit {

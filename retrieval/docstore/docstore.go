@@ -35,13 +35,23 @@ var ErrClosed = errors.New("docstore: closed")
 
 // Writer appends passages to a new store. It is not safe for concurrent use.
 type Writer struct {
-	dir          string
-	cf, idf      *os.File
-	cw, iw       *bufio.Writer
-	coff, ioff   []uint64
+	dir     string
+	cf, idf *os.File
+	cw, iw  *bufio.Writer
+	// The offsets are streamed to two temporary files (not kept in memory, so that a build's
+	// memory does not grow with the corpus); Finish assembles offsets.bin from them.
+	cof, iof     *os.File
+	cow, iow     *bufio.Writer
+	n            int
+	clast, ilast uint64
 	finished     bool
 	duplicateIDs int
 }
+
+const (
+	contentOffsetsTmp = "offsets-contents.tmp"
+	idOffsetsTmp      = "offsets-ids.tmp"
+)
 
 // Create starts a new store in dir (created if needed; existing store files are replaced).
 func Create(dir string) (*Writer, error) {
@@ -58,11 +68,32 @@ func Create(dir string) (*Writer, error) {
 		cf.Close()
 		return nil, fmt.Errorf("docstore: %w", err)
 	}
-	return &Writer{
-		dir: dir, cf: cf, idf: idf,
-		cw: bufio.NewWriterSize(cf, 1<<20), iw: bufio.NewWriterSize(idf, 256<<10),
-		coff: []uint64{0}, ioff: []uint64{0},
-	}, nil
+	w := &Writer{dir: dir, cf: cf, idf: idf,
+		cw: bufio.NewWriterSize(cf, 1<<20), iw: bufio.NewWriterSize(idf, 256<<10)}
+	if w.cof, err = os.Create(filepath.Join(dir, contentOffsetsTmp)); err == nil {
+		w.iof, err = os.Create(filepath.Join(dir, idOffsetsTmp))
+	}
+	if err != nil {
+		w.Abort()
+		return nil, fmt.Errorf("docstore: %w", err)
+	}
+	w.cow, w.iow = bufio.NewWriterSize(w.cof, 256<<10), bufio.NewWriterSize(w.iof, 256<<10)
+	w.putOffsets()
+	return w, nil
+}
+
+// putOffsets appends the current end offsets (the start of the next passage).
+func (w *Writer) putOffsets() error {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], w.clast)
+	if _, err := w.cow.Write(b[:]); err != nil {
+		return fmt.Errorf("docstore: write offsets: %w", err)
+	}
+	binary.LittleEndian.PutUint64(b[:], w.ilast)
+	if _, err := w.iow.Write(b[:]); err != nil {
+		return fmt.Errorf("docstore: write offsets: %w", err)
+	}
+	return nil
 }
 
 // Add appends one passage and returns its ordinal.
@@ -70,7 +101,7 @@ func (w *Writer) Add(id, contents string) (int, error) {
 	if w.finished {
 		return 0, errors.New("docstore: Add after Finish")
 	}
-	n := len(w.coff) - 1
+	n := w.n
 	if n >= math.MaxUint32 {
 		return 0, errors.New("docstore: more than 2^32-1 passages")
 	}
@@ -80,13 +111,17 @@ func (w *Writer) Add(id, contents string) (int, error) {
 	if _, err := w.iw.WriteString(id); err != nil {
 		return 0, fmt.Errorf("docstore: write id: %w", err)
 	}
-	w.coff = append(w.coff, w.coff[n]+uint64(len(contents)))
-	w.ioff = append(w.ioff, w.ioff[n]+uint64(len(id)))
+	w.clast += uint64(len(contents))
+	w.ilast += uint64(len(id))
+	if err := w.putOffsets(); err != nil {
+		return 0, err
+	}
+	w.n++
 	return n, nil
 }
 
 // Len is the number of passages added so far.
-func (w *Writer) Len() int { return len(w.coff) - 1 }
+func (w *Writer) Len() int { return w.n }
 
 // DuplicateIDs is the number of passages whose id an earlier passage already had (known
 // after Finish).
@@ -101,7 +136,7 @@ func (w *Writer) Finish() error {
 	for _, f := range []struct {
 		b *bufio.Writer
 		f *os.File
-	}{{w.cw, w.cf}, {w.iw, w.idf}} {
+	}{{w.cw, w.cf}, {w.iw, w.idf}, {w.cow, w.cof}, {w.iow, w.iof}} {
 		if err := f.b.Flush(); err != nil {
 			w.Abort()
 			return fmt.Errorf("docstore: flush %s: %w", f.f.Name(), err)
@@ -111,16 +146,28 @@ func (w *Writer) Finish() error {
 			return fmt.Errorf("docstore: sync %s: %w", f.f.Name(), err)
 		}
 		if err := f.f.Close(); err != nil {
+			w.Abort()
 			return fmt.Errorf("docstore: close %s: %w", f.f.Name(), err)
 		}
 	}
-	n := len(w.coff) - 1
+	defer w.removeTemps()
+	n := w.n
 	idm, err := mapFile(filepath.Join(w.dir, IDsFile))
 	if err != nil {
 		return err
 	}
 	defer unmap(idm)
-	idAt := func(i uint32) []byte { return idm[w.ioff[i]:w.ioff[i+1]] }
+	ioff, err := mapFile(filepath.Join(w.dir, idOffsetsTmp))
+	if err != nil {
+		return err
+	}
+	defer unmap(ioff)
+	if len(ioff) != 8*(n+1) {
+		return fmt.Errorf("docstore: %s has %d bytes for %d passages", idOffsetsTmp, len(ioff), n)
+	}
+	idAt := func(i uint32) []byte {
+		return idm[binary.LittleEndian.Uint64(ioff[8*i:]):binary.LittleEndian.Uint64(ioff[8*i+8:])]
+	}
 	order := make([]uint32, n)
 	for i := range order {
 		order[i] = uint32(i)
@@ -131,35 +178,60 @@ func (w *Writer) Finish() error {
 			w.duplicateIDs++
 		}
 	}
-	buf := make([]byte, 0, headerSize+16*(n+1)+4*n)
-	buf = append(buf, magic...)
-	buf = binary.LittleEndian.AppendUint64(buf, uint64(n))
-	for _, o := range w.coff {
-		buf = binary.LittleEndian.AppendUint64(buf, o)
-	}
-	for _, o := range w.ioff {
-		buf = binary.LittleEndian.AppendUint64(buf, o)
-	}
-	for _, o := range order {
-		buf = binary.LittleEndian.AppendUint32(buf, o)
-	}
-	return writeAtomic(filepath.Join(w.dir, OffsetsFile), buf)
+	return writeAtomicFunc(filepath.Join(w.dir, OffsetsFile), func(out *bufio.Writer) error {
+		var hdr []byte
+		hdr = append(hdr, magic...)
+		hdr = binary.LittleEndian.AppendUint64(hdr, uint64(n))
+		out.Write(hdr)
+		for _, name := range []string{contentOffsetsTmp, idOffsetsTmp} {
+			f, err := os.Open(filepath.Join(w.dir, name))
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(out, f)
+			f.Close()
+			if err != nil {
+				return err
+			}
+		}
+		var b [4]byte
+		for _, o := range order {
+			binary.LittleEndian.PutUint32(b[:], o)
+			out.Write(b[:])
+		}
+		return nil
+	})
+}
+
+func (w *Writer) removeTemps() {
+	os.Remove(filepath.Join(w.dir, contentOffsetsTmp))
+	os.Remove(filepath.Join(w.dir, idOffsetsTmp))
 }
 
 // Abort closes the files without finishing; the store stays unreadable.
 func (w *Writer) Abort() {
 	w.finished = true
-	w.cf.Close()
-	w.idf.Close()
+	for _, f := range []*os.File{w.cf, w.idf, w.cof, w.iof} {
+		if f != nil {
+			f.Close()
+		}
+	}
+	w.removeTemps()
 }
 
-func writeAtomic(path string, data []byte) error {
+// writeAtomicFunc writes path atomically (temp file, fsync, rename) with what fill writes.
+func writeAtomicFunc(path string, fill func(*bufio.Writer) error) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("docstore: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	if err := fill(bw); err != nil {
+		tmp.Close()
+		return fmt.Errorf("docstore: write %s: %w", path, err)
+	}
+	if err := bw.Flush(); err != nil {
 		tmp.Close()
 		return fmt.Errorf("docstore: write %s: %w", path, err)
 	}

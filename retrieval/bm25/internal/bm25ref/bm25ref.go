@@ -8,7 +8,9 @@ package bm25ref
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,14 +79,34 @@ func Lucene(tb testing.TB, args []string, lines []string) []string {
 			sort.Strings(m)
 			jars = append(jars, m[len(m)-1])
 		}
-		d, err := os.MkdirTemp("", "lucene-ref-")
+		javaOnce.cp = strings.Join(jars, ":")
+		// Compiled once per source and classpath into a fixed temporary folder, reused by later
+		// runs (a fresh folder per test binary would pile up).
+		code, err := os.ReadFile(src)
 		if err != nil {
 			javaOnce.err = err
 			return
 		}
-		javaOnce.dir, javaOnce.cp = d, strings.Join(jars, ":")
-		if out, err := exec.Command("javac", "-cp", javaOnce.cp, "-d", d, src).CombinedOutput(); err != nil {
+		sum := sha256.Sum256(append(code, javaOnce.cp...))
+		javaOnce.dir = filepath.Join(os.TempDir(), "lsrflow-lucene-ref-"+hex.EncodeToString(sum[:6]))
+		if _, err := os.Stat(filepath.Join(javaOnce.dir, "LuceneRef.class")); err == nil {
+			return
+		}
+		tmp, err := os.MkdirTemp("", "lsrflow-lucene-ref-build-")
+		if err != nil {
+			javaOnce.err = err
+			return
+		}
+		defer os.RemoveAll(tmp)
+		if out, err := exec.Command("javac", "-cp", javaOnce.cp, "-d", tmp, src).CombinedOutput(); err != nil {
 			javaOnce.err = &exec.Error{Name: "javac: " + string(out), Err: err}
+			return
+		}
+		// Another test binary may have won the race; its classes are the same.
+		if err := os.Rename(tmp, javaOnce.dir); err != nil {
+			if _, serr := os.Stat(filepath.Join(javaOnce.dir, "LuceneRef.class")); serr != nil {
+				javaOnce.err = err
+			}
 		}
 	})
 	if javaOnce.err != nil {
