@@ -31,14 +31,17 @@ func benchCmd() *command {
 		if len(args) > 0 && args[0] == "flashrag-flat" {
 			return benchFlashRAGFlat(ctx, sio, args[1:])
 		}
+		if len(args) > 0 && args[0] == "factories" {
+			return benchFactories(ctx, sio, args[1:])
+		}
 		if len(args) > 0 && args[0] == "search-flat" {
 			return benchSearchFlat(sio, args[1:])
 		}
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprintln(sio.out, "Usage: lsrflow bench teach|scale|flashrag-flat [flags]   (see 'lsrflow bench NAME --help')")
+			fmt.Fprintln(sio.out, "Usage: lsrflow bench teach|scale|flashrag-flat|factories [flags]   (see 'lsrflow bench NAME --help')")
 			return nil
 		}
-		return usagef("want a benchmark name: teach, scale or flashrag-flat")
+		return usagef("want a benchmark name: teach, scale, flashrag-flat or factories")
 	}}
 }
 

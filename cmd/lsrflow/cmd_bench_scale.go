@@ -119,3 +119,29 @@ index's dimension each) and writes the top-k ids (int64 little-endian, -1 for no
 	fmt.Fprintln(sio.out, line)
 	return nil
 }
+
+func benchFactories(ctx context.Context, sio stdio, args []string) error {
+	f := newFlags(sio, "bench factories", "--index DIR --queries Q.jsonl [--factories F1;F2;...] [--topk K]",
+		`Embeds the passages of an index directory with its dense embedder, builds each FAISS
+index_factory description in memory from those vectors (IVF and PQ trained on a sample),
+and searches the questions in one batch: build seconds, bytes per vector on disk,
+queries/s, overlap with the first factory's top-k (Flat: exact) and gold recall@k. The
+numbers behind docs/scale.md's table of index types.`)
+	index := f.String("index", "", "index directory with a dense entry")
+	queries := f.String("queries", "", "questions with gold_doc_ids")
+	factories := f.String("factories", strings.Join(benchscale.DefaultFactories, ";"), "index_factory descriptions, ';'-separated (the first is the reference)")
+	topk := f.Int("topk", 20, "results per query")
+	train := f.Int("train", 100_000, "training sample for IVF and PQ")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if err := f.require("index", "queries"); err != nil {
+		return err
+	}
+	rep, err := benchscale.RunFactories(ctx, benchscale.FactoryOptions{Index: *index, Queries: *queries,
+		Factories: strings.Split(*factories, ";"), TopK: *topk, Train: *train, Log: sio.err})
+	if rep != nil {
+		rep.Print(sio.out)
+	}
+	return err
+}

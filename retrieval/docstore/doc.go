@@ -1,6 +1,7 @@
 // Package docstore is an on-disk passage store: ids and contents appended once by a Writer,
-// then read by ordinal or by id through memory-mapped files, so that a corpus of millions of
-// passages costs page cache, not Go heap.
+// then read by ordinal or by id (ids and offsets memory-mapped, contents by positioned reads),
+// so that a corpus of millions of passages costs page cache, neither Go heap nor resident
+// pages of the process.
 //
 // Ordinals are 0-based positions in write order; they are the vector ids of the FAISS indexes
 // and the document numbers of the BM25 index. A store directory holds three files:

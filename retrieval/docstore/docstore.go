@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"syscall"
@@ -254,14 +255,19 @@ func writeAtomic(path string, write func(io.Writer) error) error {
 	return nil
 }
 
-// Reader reads a finished store through read-only memory mappings.
+// Reader reads a finished store: ids and offsets through read-only memory mappings, contents
+// with positioned reads. (Mapping the contents would leave them resident in the process: each
+// page fault maps the neighbouring cached pages too, so scattered lookups of a few thousand
+// passages pulled a whole 1.2 GB contents file into RSS.)
 type Reader struct {
-	mu                     sync.RWMutex
-	closed                 bool
-	dir                    string
-	contents, ids, offsets []byte // the mappings (nil for empty files)
-	n                      int
-	coff, ioff, sorted     []byte // views into offsets
+	mu                 sync.RWMutex
+	closed             bool
+	dir                string
+	contents           *os.File
+	contentsSize       int64
+	ids, offsets       []byte // the mappings (nil for empty files)
+	n                  int
+	coff, ioff, sorted []byte // views into offsets
 }
 
 // Open maps the store in dir and checks that its files are consistent.
@@ -275,9 +281,15 @@ func Open(dir string) (*Reader, error) {
 	if r.offsets, err = mapFile(offPath); err != nil {
 		return nil, err
 	}
-	if r.contents, err = mapFile(filepath.Join(dir, ContentsFile)); err != nil {
+	if r.contents, err = os.Open(filepath.Join(dir, ContentsFile)); err != nil {
 		r.release()
-		return nil, err
+		return nil, fmt.Errorf("docstore: %w", err)
+	}
+	if st, err := r.contents.Stat(); err != nil {
+		r.release()
+		return nil, fmt.Errorf("docstore: %w", err)
+	} else {
+		r.contentsSize = st.Size()
 	}
 	if r.ids, err = mapFile(filepath.Join(dir, IDsFile)); err != nil {
 		r.release()
@@ -310,7 +322,7 @@ func (r *Reader) check() error {
 		name string
 		offs []byte
 		size int
-	}{{ContentsFile, r.coff, len(r.contents)}, {IDsFile, r.ioff, len(r.ids)}} {
+	}{{ContentsFile, r.coff, int(r.contentsSize)}, {IDsFile, r.ioff, len(r.ids)}} {
 		prev := uint64(0)
 		if binary.LittleEndian.Uint64(f.offs) != 0 {
 			return fmt.Errorf("%s offsets do not start at 0", f.name)
@@ -364,7 +376,11 @@ func (r *Reader) Doc(ord int) (id, contents string, err error) {
 		return "", "", err
 	}
 	lo, hi := span(r.coff, ord)
-	return string(r.idBytes(ord)), string(r.contents[lo:hi]), nil
+	c, err := r.readContents(nil, lo, hi)
+	if err != nil {
+		return "", "", err
+	}
+	return string(r.idBytes(ord)), string(c), nil
 }
 
 // ID returns the id of passage ord.
@@ -395,7 +411,7 @@ func (r *Reader) AppendContents(dst []byte, ord int) ([]byte, error) {
 		return dst, err
 	}
 	lo, hi := span(r.coff, ord)
-	return append(dst, r.contents[lo:hi]...), nil
+	return r.readContents(dst, lo, hi)
 }
 
 // Scan calls fn with the contents of passages lo..hi-1 in ordinal order. It reads the contents
@@ -461,6 +477,16 @@ func (r *Reader) contentSpan(ord int) (lo, hi uint64) {
 	return span(r.coff, ord)
 }
 
+// readContents appends bytes [lo, hi) of the contents file to dst (callers hold the lock).
+func (r *Reader) readContents(dst []byte, lo, hi uint64) ([]byte, error) {
+	n := len(dst)
+	dst = slices.Grow(dst, int(hi-lo))[:n+int(hi-lo)]
+	if _, err := r.contents.ReadAt(dst[n:], int64(lo)); err != nil {
+		return dst[:n], fmt.Errorf("docstore: read contents: %w", err)
+	}
+	return dst, nil
+}
+
 // Ordinal returns the ordinal of the passage with the given id (the first one when the id is
 // duplicated), by binary search over the sorted id index. It reports false when there is no
 // such passage or the Reader is closed.
@@ -492,7 +518,11 @@ func (r *Reader) Close() error {
 
 func (r *Reader) release() error {
 	var errs []error
-	for _, m := range []*[]byte{&r.contents, &r.ids, &r.offsets} {
+	if r.contents != nil {
+		errs = append(errs, r.contents.Close())
+		r.contents = nil
+	}
+	for _, m := range []*[]byte{&r.ids, &r.offsets} {
 		errs = append(errs, unmap(*m))
 		*m = nil
 	}
