@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"syscall"
@@ -33,24 +34,28 @@ const (
 // ErrClosed is returned by reads on a closed Reader.
 var ErrClosed = errors.New("docstore: closed")
 
-// Writer appends passages to a new store. It is not safe for concurrent use.
+// Writer appends passages to a new store. It is not safe for concurrent use. Its memory does
+// not grow with the store: offsets go to temporary files as passages are added, and Finish
+// holds only the id order (4 bytes per passage) while it sorts.
 type Writer struct {
-	dir     string
-	cf, idf *os.File
-	cw, iw  *bufio.Writer
-	// The offsets are streamed to two temporary files (not kept in memory, so that a build's
-	// memory does not grow with the corpus); Finish assembles offsets.bin from them.
-	cof, iof     *os.File
-	cow, iow     *bufio.Writer
-	n            int
-	clast, ilast uint64
-	finished     bool
-	duplicateIDs int
+	dir            string
+	cf, idf        *os.File
+	cw, iw         *bufio.Writer
+	cof, iof       *os.File // temporary offset files: n+1 uint64 each
+	cow, iow       *bufio.Writer
+	n              int
+	clast, ilast   uint64
+	finished       bool
+	duplicateIDs   int
+	scratch        [8]byte
+	contentsOffTmp string
+	idsOffTmp      string
 }
 
+// Temporary offset files of an unfinished store.
 const (
-	contentOffsetsTmp = "offsets-contents.tmp"
-	idOffsetsTmp      = "offsets-ids.tmp"
+	contentsOffsetsTmp = "offsets.contents.tmp"
+	idsOffsetsTmp      = "offsets.ids.tmp"
 )
 
 // Create starts a new store in dir (created if needed; existing store files are replaced).
@@ -59,38 +64,33 @@ func Create(dir string) (*Writer, error) {
 		return nil, fmt.Errorf("docstore: create %s: %w", dir, err)
 	}
 	_ = os.Remove(filepath.Join(dir, OffsetsFile)) // marks the store unfinished until Finish
-	cf, err := os.Create(filepath.Join(dir, ContentsFile))
-	if err != nil {
-		return nil, fmt.Errorf("docstore: %w", err)
+	w := &Writer{dir: dir, contentsOffTmp: filepath.Join(dir, contentsOffsetsTmp), idsOffTmp: filepath.Join(dir, idsOffsetsTmp)}
+	var err error
+	for _, f := range []struct {
+		file **os.File
+		path string
+	}{{&w.cf, filepath.Join(dir, ContentsFile)}, {&w.idf, filepath.Join(dir, IDsFile)}, {&w.cof, w.contentsOffTmp}, {&w.iof, w.idsOffTmp}} {
+		if *f.file, err = os.Create(f.path); err != nil {
+			w.Abort()
+			return nil, fmt.Errorf("docstore: %w", err)
+		}
 	}
-	idf, err := os.Create(filepath.Join(dir, IDsFile))
-	if err != nil {
-		cf.Close()
-		return nil, fmt.Errorf("docstore: %w", err)
-	}
-	w := &Writer{dir: dir, cf: cf, idf: idf,
-		cw: bufio.NewWriterSize(cf, 1<<20), iw: bufio.NewWriterSize(idf, 256<<10)}
-	if w.cof, err = os.Create(filepath.Join(dir, contentOffsetsTmp)); err == nil {
-		w.iof, err = os.Create(filepath.Join(dir, idOffsetsTmp))
-	}
-	if err != nil {
-		w.Abort()
-		return nil, fmt.Errorf("docstore: %w", err)
-	}
+	w.cw, w.iw = bufio.NewWriterSize(w.cf, 1<<20), bufio.NewWriterSize(w.idf, 256<<10)
 	w.cow, w.iow = bufio.NewWriterSize(w.cof, 256<<10), bufio.NewWriterSize(w.iof, 256<<10)
-	w.putOffsets()
+	if err := w.putOffsets(); err != nil { // the leading 0s
+		w.Abort()
+		return nil, err
+	}
 	return w, nil
 }
 
-// putOffsets appends the current end offsets (the start of the next passage).
 func (w *Writer) putOffsets() error {
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], w.clast)
-	if _, err := w.cow.Write(b[:]); err != nil {
+	binary.LittleEndian.PutUint64(w.scratch[:], w.clast)
+	if _, err := w.cow.Write(w.scratch[:]); err != nil {
 		return fmt.Errorf("docstore: write offsets: %w", err)
 	}
-	binary.LittleEndian.PutUint64(b[:], w.ilast)
-	if _, err := w.iow.Write(b[:]); err != nil {
+	binary.LittleEndian.PutUint64(w.scratch[:], w.ilast)
+	if _, err := w.iow.Write(w.scratch[:]); err != nil {
 		return fmt.Errorf("docstore: write offsets: %w", err)
 	}
 	return nil
@@ -102,8 +102,8 @@ func (w *Writer) Add(id, contents string) (int, error) {
 		return 0, errors.New("docstore: Add after Finish")
 	}
 	n := w.n
-	if n >= math.MaxUint32 {
-		return 0, errors.New("docstore: more than 2^32-1 passages")
+	if n >= math.MaxUint32-1 {
+		return 0, errors.New("docstore: more than 2^32-2 passages")
 	}
 	if _, err := w.cw.WriteString(contents); err != nil {
 		return 0, fmt.Errorf("docstore: write contents: %w", err)
@@ -127,12 +127,11 @@ func (w *Writer) Len() int { return w.n }
 // after Finish).
 func (w *Writer) DuplicateIDs() int { return w.duplicateIDs }
 
-// Finish flushes the data files, builds the id index and writes offsets.bin atomically.
+// Finish flushes the data files, sorts the ids and writes offsets.bin atomically.
 func (w *Writer) Finish() error {
 	if w.finished {
 		return nil
 	}
-	w.finished = true
 	for _, f := range []struct {
 		b *bufio.Writer
 		f *os.File
@@ -141,33 +140,32 @@ func (w *Writer) Finish() error {
 			w.Abort()
 			return fmt.Errorf("docstore: flush %s: %w", f.f.Name(), err)
 		}
-		if err := f.f.Sync(); err != nil {
+	}
+	for _, f := range []*os.File{w.cf, w.idf} {
+		if err := f.Sync(); err != nil {
 			w.Abort()
-			return fmt.Errorf("docstore: sync %s: %w", f.f.Name(), err)
-		}
-		if err := f.f.Close(); err != nil {
-			w.Abort()
-			return fmt.Errorf("docstore: close %s: %w", f.f.Name(), err)
+			return fmt.Errorf("docstore: sync %s: %w", f.Name(), err)
 		}
 	}
+	w.finished = true
 	defer w.removeTemps()
+	for _, f := range []*os.File{w.cf, w.idf, w.cof, w.iof} {
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("docstore: close %s: %w", f.Name(), err)
+		}
+	}
 	n := w.n
 	idm, err := mapFile(filepath.Join(w.dir, IDsFile))
 	if err != nil {
 		return err
 	}
 	defer unmap(idm)
-	ioff, err := mapFile(filepath.Join(w.dir, idOffsetsTmp))
+	ioff, err := mapFile(w.idsOffTmp)
 	if err != nil {
 		return err
 	}
 	defer unmap(ioff)
-	if len(ioff) != 8*(n+1) {
-		return fmt.Errorf("docstore: %s has %d bytes for %d passages", idOffsetsTmp, len(ioff), n)
-	}
-	idAt := func(i uint32) []byte {
-		return idm[binary.LittleEndian.Uint64(ioff[8*i:]):binary.LittleEndian.Uint64(ioff[8*i+8:])]
-	}
+	idAt := func(i uint32) []byte { lo, hi := span(ioff, int(i)); return idm[lo:hi] }
 	order := make([]uint32, n)
 	for i := range order {
 		order[i] = uint32(i)
@@ -178,34 +176,42 @@ func (w *Writer) Finish() error {
 			w.duplicateIDs++
 		}
 	}
-	return writeAtomicFunc(filepath.Join(w.dir, OffsetsFile), func(out *bufio.Writer) error {
-		var hdr []byte
-		hdr = append(hdr, magic...)
-		hdr = binary.LittleEndian.AppendUint64(hdr, uint64(n))
-		out.Write(hdr)
-		for _, name := range []string{contentOffsetsTmp, idOffsetsTmp} {
-			f, err := os.Open(filepath.Join(w.dir, name))
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(out, f)
-			f.Close()
-			if err != nil {
+	return writeAtomic(filepath.Join(w.dir, OffsetsFile), func(out io.Writer) error {
+		var hdr [headerSize]byte
+		copy(hdr[:], magic)
+		binary.LittleEndian.PutUint64(hdr[8:], uint64(n))
+		if _, err := out.Write(hdr[:]); err != nil {
+			return err
+		}
+		for _, p := range []string{w.contentsOffTmp, w.idsOffTmp} {
+			if err := appendFile(out, p); err != nil {
 				return err
 			}
 		}
 		var b [4]byte
 		for _, o := range order {
 			binary.LittleEndian.PutUint32(b[:], o)
-			out.Write(b[:])
+			if _, err := out.Write(b[:]); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
 }
 
+func appendFile(w io.Writer, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(w, f)
+	return err
+}
+
 func (w *Writer) removeTemps() {
-	os.Remove(filepath.Join(w.dir, contentOffsetsTmp))
-	os.Remove(filepath.Join(w.dir, idOffsetsTmp))
+	os.Remove(w.contentsOffTmp)
+	os.Remove(w.idsOffTmp)
 }
 
 // Abort closes the files without finishing; the store stays unreadable.
@@ -219,15 +225,16 @@ func (w *Writer) Abort() {
 	w.removeTemps()
 }
 
-// writeAtomicFunc writes path atomically (temp file, fsync, rename) with what fill writes.
-func writeAtomicFunc(path string, fill func(*bufio.Writer) error) error {
+// writeAtomic writes path through a temporary file that write fills (buffered), synced and
+// renamed into place.
+func writeAtomic(path string, write func(io.Writer) error) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("docstore: %w", err)
 	}
 	defer os.Remove(tmp.Name())
 	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err := fill(bw); err != nil {
+	if err := write(bw); err != nil {
 		tmp.Close()
 		return fmt.Errorf("docstore: write %s: %w", path, err)
 	}
@@ -248,14 +255,19 @@ func writeAtomicFunc(path string, fill func(*bufio.Writer) error) error {
 	return nil
 }
 
-// Reader reads a finished store through read-only memory mappings.
+// Reader reads a finished store: ids and offsets through read-only memory mappings, contents
+// with positioned reads. (Mapping the contents would leave them resident in the process: each
+// page fault maps the neighbouring cached pages too, so scattered lookups of a few thousand
+// passages pulled a whole 1.2 GB contents file into RSS.)
 type Reader struct {
-	mu                     sync.RWMutex
-	closed                 bool
-	dir                    string
-	contents, ids, offsets []byte // the mappings (nil for empty files)
-	n                      int
-	coff, ioff, sorted     []byte // views into offsets
+	mu                 sync.RWMutex
+	closed             bool
+	dir                string
+	contents           *os.File
+	contentsSize       int64
+	ids, offsets       []byte // the mappings (nil for empty files)
+	n                  int
+	coff, ioff, sorted []byte // views into offsets
 }
 
 // Open maps the store in dir and checks that its files are consistent.
@@ -269,9 +281,15 @@ func Open(dir string) (*Reader, error) {
 	if r.offsets, err = mapFile(offPath); err != nil {
 		return nil, err
 	}
-	if r.contents, err = mapFile(filepath.Join(dir, ContentsFile)); err != nil {
+	if r.contents, err = os.Open(filepath.Join(dir, ContentsFile)); err != nil {
 		r.release()
-		return nil, err
+		return nil, fmt.Errorf("docstore: %w", err)
+	}
+	if st, err := r.contents.Stat(); err != nil {
+		r.release()
+		return nil, fmt.Errorf("docstore: %w", err)
+	} else {
+		r.contentsSize = st.Size()
 	}
 	if r.ids, err = mapFile(filepath.Join(dir, IDsFile)); err != nil {
 		r.release()
@@ -304,7 +322,7 @@ func (r *Reader) check() error {
 		name string
 		offs []byte
 		size int
-	}{{ContentsFile, r.coff, len(r.contents)}, {IDsFile, r.ioff, len(r.ids)}} {
+	}{{ContentsFile, r.coff, int(r.contentsSize)}, {IDsFile, r.ioff, len(r.ids)}} {
 		prev := uint64(0)
 		if binary.LittleEndian.Uint64(f.offs) != 0 {
 			return fmt.Errorf("%s offsets do not start at 0", f.name)
@@ -358,7 +376,11 @@ func (r *Reader) Doc(ord int) (id, contents string, err error) {
 		return "", "", err
 	}
 	lo, hi := span(r.coff, ord)
-	return string(r.idBytes(ord)), string(r.contents[lo:hi]), nil
+	c, err := r.readContents(nil, lo, hi)
+	if err != nil {
+		return "", "", err
+	}
+	return string(r.idBytes(ord)), string(c), nil
 }
 
 // ID returns the id of passage ord.
@@ -389,7 +411,7 @@ func (r *Reader) AppendContents(dst []byte, ord int) ([]byte, error) {
 		return dst, err
 	}
 	lo, hi := span(r.coff, ord)
-	return append(dst, r.contents[lo:hi]...), nil
+	return r.readContents(dst, lo, hi)
 }
 
 // Scan calls fn with the contents of passages lo..hi-1 in ordinal order. It reads the contents
@@ -455,6 +477,16 @@ func (r *Reader) contentSpan(ord int) (lo, hi uint64) {
 	return span(r.coff, ord)
 }
 
+// readContents appends bytes [lo, hi) of the contents file to dst (callers hold the lock).
+func (r *Reader) readContents(dst []byte, lo, hi uint64) ([]byte, error) {
+	n := len(dst)
+	dst = slices.Grow(dst, int(hi-lo))[:n+int(hi-lo)]
+	if _, err := r.contents.ReadAt(dst[n:], int64(lo)); err != nil {
+		return dst[:n], fmt.Errorf("docstore: read contents: %w", err)
+	}
+	return dst, nil
+}
+
 // Ordinal returns the ordinal of the passage with the given id (the first one when the id is
 // duplicated), by binary search over the sorted id index. It reports false when there is no
 // such passage or the Reader is closed.
@@ -486,7 +518,11 @@ func (r *Reader) Close() error {
 
 func (r *Reader) release() error {
 	var errs []error
-	for _, m := range []*[]byte{&r.contents, &r.ids, &r.offsets} {
+	if r.contents != nil {
+		errs = append(errs, r.contents.Close())
+		r.contents = nil
+	}
+	for _, m := range []*[]byte{&r.ids, &r.offsets} {
 		errs = append(errs, unmap(*m))
 		*m = nil
 	}
