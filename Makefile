@@ -54,6 +54,18 @@ bench-teach:
 	bash scripts/setup.sh llama
 	go run ./cmd/lsrflow bench teach --queries 1 --rounds 3 --k 20 --threads 1
 
+# Scale benchmark (issue 12): a synthetic corpus of N passages (lsrflow gen corpus), then index,
+# retrieve (bm25, dense, hybrid), faiss-python's batch search on the same index file, synth and
+# train, each a child process measured for time and peak RSS; prints one table ending with
+# dense/faiss. Heavy: run alone. BENCH_DIR holds the data (several GB at N=2000000).
+N ?= 100000
+BENCH_DIR ?= /tmp/lsrflow-bench-scale
+STEPS ?= gen,index,bm25,dense,hybrid,faiss,synth,train
+.PHONY: bench-scale
+bench-scale: build
+	bash scripts/setup.sh glove faisspy
+	nice -n 10 bin/lsrflow bench scale --passages $(N) --dir $(BENCH_DIR) --steps $(STEPS)
+
 # Fuzzing: every Fuzz* target of every package, FUZZTIME each (go test -fuzz runs one target
 # at a time). CI calls it with a short budget, e.g. `make fuzz FUZZTIME=5s`. Crashers land in
 # the package's testdata/fuzz/<Target>/ and then fail plain `go test` until fixed.

@@ -67,7 +67,11 @@ func BuildStage(name string, d StageDeps) (streams.Stage, error) {
 		}
 		st.Input, st.Output = d.Topics.Queries, d.Topics.Candidates
 		st.Processor = retrieve.New(d.Retriever, d.TopK)
+		// A batching retriever needs many queries in flight to fill its batches.
 		st.Concurrency = conc(2)
+		if retrieve.DefaultBatching(d.Retriever).MaxBatch > 1 {
+			st.Concurrency = conc(retrieve.BatchConcurrency)
+		}
 	case StageTeach:
 		if d.Teacher == nil {
 			return st, fmt.Errorf("stage %s needs a teacher", name)

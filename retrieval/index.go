@@ -460,6 +460,7 @@ type RetrieveFileOptions struct {
 	DeadLetters  string    // dead-letter jsonl (stage "retrieve")
 	TopK         int       // passages per query (> 0)
 	Workers      int       // concurrent searches (default 2)
+	BatchSize    int       // queries per search call for a BatchRetriever (default 512)
 	MaxLineBytes int       // line size limit (schemas.DefaultMaxLine when <= 0)
 	Progress     io.Writer // progress output (nil: none)
 }
@@ -472,7 +473,8 @@ type RetrieveFileStats struct {
 
 // RetrieveFile searches every query of a dataset file with r and writes one RetrievedRecord
 // per valid query, in input order. Bad query lines are dead-lettered and counted; they do not
-// stop the run. Searches run on o.Workers goroutines.
+// stop the run. Searches run on o.Workers goroutines; a BatchRetriever (dense, hybrid) gets
+// o.BatchSize queries per call, which lets FAISS multiply them as one matrix.
 func RetrieveFile(ctx context.Context, r Retriever, o RetrieveFileOptions) (RetrieveFileStats, error) {
 	start := time.Now()
 	var st RetrieveFileStats
@@ -481,6 +483,13 @@ func RetrieveFile(ctx context.Context, r Retriever, o RetrieveFileOptions) (Retr
 	}
 	if o.Workers <= 0 {
 		o.Workers = 2
+	}
+	br, batched := r.(BatchRetriever)
+	if o.BatchSize <= 0 {
+		o.BatchSize = 512
+	}
+	if !batched {
+		o.BatchSize = 1
 	}
 	in, err := os.Open(o.Queries)
 	if err != nil {
@@ -514,26 +523,44 @@ func RetrieveFile(ctx context.Context, r Retriever, o RetrieveFileOptions) (Retr
 	defer cancel()
 	type job struct {
 		seq int
-		q   schemas.Query
+		qs  []schemas.Query
 	}
 	type result struct {
-		seq  int
-		line []byte
-		err  error
+		seq   int
+		lines [][]byte
+		err   error
 	}
-	jobs := make(chan job, 4*o.Workers)
-	results := make(chan result, 4*o.Workers)
+	jobs := make(chan job, 2*o.Workers)
+	results := make(chan result, 2*o.Workers)
 	readErr := make(chan error, 1)
 
-	// Reader: decodes lines, dead-letters bad ones, hands queries out with a sequence number.
+	// Reader: decodes lines, dead-letters bad ones, hands batches of queries out with a
+	// sequence number.
 	go func() {
 		defer close(jobs)
 		lr := schemas.NewLineReader(in, o.MaxLineBytes)
 		seq := 0
+		batch := make([]schemas.Query, 0, o.BatchSize)
+		send := func() bool {
+			if len(batch) == 0 {
+				return true
+			}
+			select {
+			case jobs <- job{seq: seq, qs: batch}:
+				seq++
+				batch = make([]schemas.Query, 0, o.BatchSize)
+				return true
+			case <-ctx.Done():
+				readErr <- ctx.Err()
+				return false
+			}
+		}
 		for {
 			line, err := lr.Next()
 			if errors.Is(err, io.EOF) {
-				readErr <- nil
+				if send() {
+					readErr <- nil
+				}
 				return
 			}
 			if err != nil {
@@ -551,11 +578,7 @@ func RetrieveFile(ctx context.Context, r Retriever, o RetrieveFileOptions) (Retr
 				}
 				continue
 			}
-			select {
-			case jobs <- job{seq: seq, q: q}:
-				seq++
-			case <-ctx.Done():
-				readErr <- ctx.Err()
+			if batch = append(batch, q); len(batch) == o.BatchSize && !send() {
 				return
 			}
 		}
@@ -567,23 +590,9 @@ func RetrieveFile(ctx context.Context, r Retriever, o RetrieveFileOptions) (Retr
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				docs, err := r.Search(ctx, j.q.Question, o.TopK)
-				var line []byte
-				if err == nil {
-					if docs == nil {
-						docs = []schemas.Passage{}
-					}
-					answers := j.q.GoldenAnswers
-					if answers == nil {
-						answers = []string{}
-					}
-					line, err = json.Marshal(RetrievedRecord{ID: j.q.ID, Question: j.q.Question,
-						GoldenAnswers: answers, GoldDocIDs: j.q.GoldDocIDs, Docs: docs})
-				} else {
-					err = fmt.Errorf("retrieve: query %s: %w", j.q.ID, err)
-				}
+				lines, err := retrieveLines(ctx, r, br, j.qs, o.TopK)
 				select {
-				case results <- result{seq: j.seq, line: line, err: err}:
+				case results <- result{seq: j.seq, lines: lines, err: err}:
 				case <-ctx.Done():
 					return
 				}
@@ -594,7 +603,7 @@ func RetrieveFile(ctx context.Context, r Retriever, o RetrieveFileOptions) (Retr
 
 	// Writer: restores input order.
 	bw := bufio.NewWriterSize(out, 1<<20)
-	pending := map[int][]byte{}
+	pending := map[int][][]byte{}
 	next := 0
 	var firstErr error
 	for res := range results {
@@ -606,18 +615,20 @@ func RetrieveFile(ctx context.Context, r Retriever, o RetrieveFileOptions) (Retr
 			cancel()
 			continue
 		}
-		pending[res.seq] = res.line
-		for line, ok := pending[next]; ok; line, ok = pending[next] {
+		pending[res.seq] = res.lines
+		for lines, ok := pending[next]; ok && firstErr == nil; lines, ok = pending[next] {
 			delete(pending, next)
 			next++
-			bw.Write(line)
-			if err := bw.WriteByte('\n'); err != nil {
-				firstErr = fmt.Errorf("retrieve: write %s: %w", o.Out, err)
-				cancel()
-				break
+			for _, line := range lines {
+				bw.Write(line)
+				if err := bw.WriteByte('\n'); err != nil {
+					firstErr = fmt.Errorf("retrieve: write %s: %w", o.Out, err)
+					cancel()
+					break
+				}
+				st.Queries++
+				bar.Add(1)
 			}
-			st.Queries++
-			bar.Add(1)
 		}
 	}
 	if err := <-readErr; firstErr == nil && err != nil {
@@ -647,6 +658,52 @@ func RetrieveFile(ctx context.Context, r Retriever, o RetrieveFileOptions) (Retr
 	}
 	st.Seconds = time.Since(start).Seconds()
 	return st, nil
+}
+
+// retrieveLines searches qs (one SearchBatch call when br is not nil, else one Search per
+// query) and encodes one RetrievedRecord line per query.
+func retrieveLines(ctx context.Context, r Retriever, br BatchRetriever, qs []schemas.Query, k int) ([][]byte, error) {
+	var res [][]schemas.Passage
+	if br != nil {
+		questions := make([]string, len(qs))
+		for i, q := range qs {
+			questions[i] = q.Question
+		}
+		var err error
+		if res, err = br.SearchBatch(ctx, questions, k); err != nil {
+			return nil, fmt.Errorf("retrieve: queries %s..%s: %w", qs[0].ID, qs[len(qs)-1].ID, err)
+		}
+		if len(res) != len(qs) {
+			return nil, fmt.Errorf("retrieve: %d result lists for %d queries", len(res), len(qs))
+		}
+	} else {
+		res = make([][]schemas.Passage, len(qs))
+		for i, q := range qs {
+			docs, err := r.Search(ctx, q.Question, k)
+			if err != nil {
+				return nil, fmt.Errorf("retrieve: query %s: %w", q.ID, err)
+			}
+			res[i] = docs
+		}
+	}
+	lines := make([][]byte, len(qs))
+	for i, q := range qs {
+		docs := res[i]
+		if docs == nil {
+			docs = []schemas.Passage{}
+		}
+		answers := q.GoldenAnswers
+		if answers == nil {
+			answers = []string{}
+		}
+		line, err := json.Marshal(RetrievedRecord{ID: q.ID, Question: q.Question,
+			GoldenAnswers: answers, GoldDocIDs: q.GoldDocIDs, Docs: docs})
+		if err != nil {
+			return nil, fmt.Errorf("retrieve: query %s: %w", q.ID, err)
+		}
+		lines[i] = line
+	}
+	return lines, nil
 }
 
 func decodeQueryLine(line schemas.Line) (schemas.Query, error) {

@@ -2,6 +2,7 @@ package retrieval
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -248,7 +250,56 @@ func (echoRetriever) Search(ctx context.Context, q string, k int) ([]schemas.Pas
 }
 func (echoRetriever) Info() schemas.RetrieverInfo { return schemas.RetrieverInfo{Method: "echo"} }
 
+// batchEcho is echoRetriever as a BatchRetriever that records its batch sizes; its Search
+// must not be called.
+type batchEcho struct {
+	echoRetriever
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (b *batchEcho) Search(context.Context, string, int) ([]schemas.Passage, error) {
+	panic("Search called on a BatchRetriever")
+}
+
+func (b *batchEcho) SearchBatch(ctx context.Context, qs []string, k int) ([][]schemas.Passage, error) {
+	b.mu.Lock()
+	b.sizes = append(b.sizes, len(qs))
+	b.mu.Unlock()
+	out := make([][]schemas.Passage, len(qs))
+	for i, q := range qs {
+		ps, err := b.echoRetriever.Search(ctx, q, k)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = ps
+	}
+	return out, nil
+}
+
+// RetrieveFile writes the same output with one search per query and with batches (a
+// BatchRetriever gets at most BatchSize queries per call, every query exactly once).
 func TestRetrieveFile(t *testing.T) {
+	b := &batchEcho{}
+	plain := retrieveFileCase(t, echoRetriever{}, 0)
+	batched := retrieveFileCase(t, b, 4)
+	if !bytes.Equal(plain, batched) {
+		t.Error("batched output differs from one search per query")
+	}
+	total := 0
+	for _, n := range b.sizes {
+		if n < 1 || n > 4 {
+			t.Errorf("batch of %d queries, want 1..4", n)
+		}
+		total += n
+	}
+	if total != 43 || len(b.sizes) != 11 {
+		t.Errorf("%d queries in %d batches, want 43 in 11", total, len(b.sizes))
+	}
+}
+
+func retrieveFileCase(t *testing.T, r Retriever, batch int) []byte {
+	t.Helper()
 	dir := t.TempDir()
 	var in strings.Builder
 	var wantIDs []string
@@ -271,8 +322,8 @@ func TestRetrieveFile(t *testing.T) {
 	qpath := filepath.Join(dir, "q.jsonl")
 	os.WriteFile(qpath, []byte(in.String()), 0o644)
 	out, dl := filepath.Join(dir, "r.jsonl"), filepath.Join(dir, "r.dead.jsonl")
-	st, err := RetrieveFile(t.Context(), echoRetriever{}, RetrieveFileOptions{
-		Queries: qpath, Out: out, DeadLetters: dl, TopK: 3, Workers: 3, MaxLineBytes: 200,
+	st, err := RetrieveFile(t.Context(), r, RetrieveFileOptions{
+		Queries: qpath, Out: out, DeadLetters: dl, TopK: 3, Workers: 3, MaxLineBytes: 200, BatchSize: batch,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -322,6 +373,7 @@ func TestRetrieveFile(t *testing.T) {
 	if reasons[schemas.ReasonBrokenJSON] != 6 || reasons[schemas.ReasonMissingQuestion] != 6 || reasons[schemas.ReasonTooLong] != 6 {
 		t.Errorf("dead-letter reasons %v", reasons)
 	}
+	return b
 }
 
 func TestRetrieveFileSearchErrorLeavesNoOutput(t *testing.T) {

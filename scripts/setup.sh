@@ -27,8 +27,11 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive sudo_if apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
+# python3-stemmer, liblucene8-java and a JDK: the real stemmers and Lucene analyzer that the BM25
+# analyzers (retrieval/bm25/analysis) are tested against.
 APT_PACKAGES=(kcat gettext-base libfaiss-dev libopenblas-dev dpkg-dev python3-onnx python3-numpy
-  docker-compose chromium libffi8 ca-certificates xz-utils)
+  docker-compose chromium libffi8 ca-certificates xz-utils
+  python3-stemmer liblucene8-java openjdk-17-jdk-headless)
 
 step_apt() {
   local missing=()

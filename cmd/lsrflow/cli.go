@@ -32,6 +32,7 @@ func commands() []*command {
 		brokerCmd(),
 		deadlettersCmd(),
 		evalCmd(),
+		genCmd(),
 		exportCmd(),
 		indexCmd(),
 		modelCmd(),

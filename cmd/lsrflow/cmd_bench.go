@@ -21,15 +21,24 @@ import (
 )
 
 func benchCmd() *command {
-	return &command{name: "bench", summary: "benchmarks (bench teach: LM teacher throughput)", run: func(ctx context.Context, sio stdio, args []string) error {
-		if len(args) == 0 || args[0] != "teach" {
-			if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-				fmt.Fprintln(sio.out, "Usage: lsrflow bench teach [flags]   (see 'lsrflow bench teach --help')")
-				return nil
-			}
-			return usagef("want a benchmark name: teach")
+	return &command{name: "bench", summary: "benchmarks (bench teach: LM teacher throughput; bench scale: a synthetic corpus end to end)", run: func(ctx context.Context, sio stdio, args []string) error {
+		if len(args) > 0 && args[0] == "teach" {
+			return benchTeach(ctx, sio, args[1:])
 		}
-		return benchTeach(ctx, sio, args[1:])
+		if len(args) > 0 && args[0] == "scale" {
+			return benchScale(ctx, sio, args[1:])
+		}
+		if len(args) > 0 && args[0] == "flashrag-flat" {
+			return benchFlashRAGFlat(ctx, sio, args[1:])
+		}
+		if len(args) > 0 && args[0] == "search-flat" {
+			return benchSearchFlat(sio, args[1:])
+		}
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprintln(sio.out, "Usage: lsrflow bench teach|scale|flashrag-flat [flags]   (see 'lsrflow bench NAME --help')")
+			return nil
+		}
+		return usagef("want a benchmark name: teach, scale or flashrag-flat")
 	}}
 }
 

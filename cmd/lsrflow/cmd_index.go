@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/lsrflow/lsrflow/embed"
 	"github.com/lsrflow/lsrflow/embed/embedders"
 	"github.com/lsrflow/lsrflow/retrieval"
 	"github.com/lsrflow/lsrflow/retrieval/bm25"
+	"github.com/lsrflow/lsrflow/retrieval/bm25/analysis"
 	"github.com/lsrflow/lsrflow/retrieval/dense"
 	"github.com/lsrflow/lsrflow/retrieval/faissx"
 )
@@ -18,10 +21,14 @@ func indexCmd() *command {
 }
 
 func runIndex(ctx context.Context, sio stdio, args []string) error {
-	f := newFlags(sio, "index", "--corpus C.jsonl --out DIR [--embedder glove|model2vec:DIR|onnx:DIR|openai:URL [--index-factory F]] [--max-line-bytes N] [--bm25-k1 K1 --bm25-b B]",
+	f := newFlags(sio, "index", "--corpus C.jsonl --out DIR [--embedder glove|model2vec:DIR|onnx:DIR|openai:URL [--index-factory F]] [--max-line-bytes N] [--bm25-analyzer plain|bm25s|lucene] [--bm25-k1 K1 --bm25-b B]",
 		`Builds an index directory from a FlashRAG corpus ({"id","contents"} lines, contents =
 "title\ntext"): DIR/docstore (passage ids and texts), DIR/bm25 and DIR/manifest.json.
 Bad corpus lines are written to DIR/dead-letters.jsonl, counted and skipped.
+--bm25-analyzer picks how passages and queries become BM25 terms (stored in the index):
+plain (default; lowercase letter/digit runs), bm25s (FlashRAG's default bm25s backend:
+stopwords + Snowball stemmer, k1 1.5, b 0.75) or lucene (Pyserini's Lucene English analyzer:
+StandardTokenizer, stopwords, Porter stemmer, Lucene's BM25 scoring, k1 0.9, b 0.4).
 With --embedder it also embeds every passage and builds a FAISS index (any index_factory
 string: Flat, HNSW32,Flat, IVF1024,SQ8, ...) under DIR/dense/NAME for --method dense/hybrid.
 "glove" fits SIF weights on this corpus (vectors from 'scripts/setup.sh glove').
@@ -30,9 +37,9 @@ string: Flat, HNSW32,Flat, IVF1024,SQ8, ...) under DIR/dense/NAME for --method d
 	corpus := f.String("corpus", "", "corpus jsonl (FlashRAG format)")
 	out := f.String("out", "", "index directory to write")
 	maxLine := f.Int("max-line-bytes", 1<<20, "longest accepted corpus line; longer ones are dead-lettered")
-	def := bm25.DefaultParams()
-	k1 := f.Float64("bm25-k1", def.K1, "BM25 k1")
-	b := f.Float64("bm25-b", def.B, "BM25 b")
+	analyzer := f.String("bm25-analyzer", analysis.Plain, "BM25 analyzer: "+strings.Join(analysis.Names, ", "))
+	k1 := f.Float64("bm25-k1", 0, "BM25 k1 (default: the analyzer's, 0.9 or 1.5 for bm25s)")
+	b := f.Float64("bm25-b", 0, "BM25 b (default: the analyzer's, 0.4 or 0.75 for bm25s)")
 	embSpec := f.String("embedder", "", "dense embedder: glove[:VECTORS.lsrv] | model2vec:DIR | onnx:DIR | openai:URL[#MODEL] (default: no dense index)")
 	factory := f.String("index-factory", "Flat", "FAISS index_factory description for the dense index")
 	metric := f.String("metric", "ip", "FAISS metric: ip or l2")
@@ -53,11 +60,22 @@ string: Flat, HNSW32,Flat, IVF1024,SQ8, ...) under DIR/dense/NAME for --method d
 	if *maxLine <= 0 {
 		return usagef("--max-line-bytes must be > 0")
 	}
-	params := bm25.Params{K1: *k1, B: *b}
+	if _, err := analysis.ByName(*analyzer); err != nil {
+		return usagef("--bm25-analyzer: %v", err)
+	}
+	params := bm25.DefaultParamsFor(*analyzer)
+	f.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "bm25-k1":
+			params.K1 = *k1
+		case "bm25-b":
+			params.B = *b
+		}
+	})
 	if err := params.Validate(); err != nil {
 		return usagef("%v", err)
 	}
-	step, err := bm25.NewStep(params)
+	step, err := bm25.NewStepOptions(bm25.Options{Params: params, Analyzer: *analyzer, TempDir: filepath.Join(*out, bm25.Dir)})
 	if err != nil {
 		return err
 	}
@@ -94,6 +112,9 @@ string: Flat, HNSW32,Flat, IVF1024,SQ8, ...) under DIR/dense/NAME for --method d
 	}
 	fmt.Fprintf(sio.out, "index %s: %d docs, %d bad lines, %d duplicate ids, %.1f s, %.0f docs/s\n",
 		*out, st.Docs, st.BadLines, st.DuplicateIDs, st.Seconds, st.DocsPerSecond())
+	fmt.Fprintf(sio.out, "bm25 %s (k1 %g, b %g): %d terms, %d postings, %d sorted runs, %d bytes (%.0f per passage)\n",
+		*analyzer, params.K1, params.B, step.Stats.Terms, step.Stats.Postings, step.Stats.Runs, step.Stats.Bytes,
+		float64(step.Stats.Bytes)/float64(max(1, st.Docs)))
 	if dstep != nil && dstep.Stats.Passages > 0 {
 		fmt.Fprintf(sio.out, "dense %s: %d passages embedded in %.1f s (%.0f passages/s), FAISS %s %.1f s\n",
 			*embSpec, dstep.Stats.Passages, dstep.Stats.EmbedSeconds, dstep.Stats.PassagesPerSec, *factory, dstep.Stats.IndexSeconds)

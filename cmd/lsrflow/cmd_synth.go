@@ -41,7 +41,7 @@ All stages run in this process on the embedded transport, or on Kafka with --bro
 	out := f.String("out", "", "output directory")
 	brokers := f.String("brokers", "", "Kafka bootstrap brokers host:port[,host:port]; empty: embedded transport")
 	partitions := f.Int("partitions", 3, "partitions per topic")
-	retrieveConc := f.Int("retrieve-concurrency", 2, "queries retrieved at once")
+	retrieveConc := f.Int("retrieve-concurrency", 0, "queries retrieved at once (0: 2, or 64 for dense and hybrid, whose queries in flight are searched in batches)")
 	teachConc := f.Int("teach-concurrency", 2, "candidate sets scored at once")
 	sinksFlag := f.String("sinks", "parquet", "extra sinks beside scored.jsonl: parquet, arrow (Arrow IPC), both comma-separated, or none")
 	maxLine := f.Int("max-line-bytes", 1<<20, "longest accepted query line; longer ones are dead-lettered")
@@ -62,8 +62,8 @@ All stages run in this process on the embedded transport, or on Kafka with --bro
 			return err
 		}
 	}
-	if *partitions <= 0 || *retrieveConc <= 0 || *teachConc <= 0 || *maxLine <= 0 {
-		return usagef("--partitions, --*-concurrency and --max-line-bytes must be positive")
+	if *partitions <= 0 || *retrieveConc < 0 || *teachConc <= 0 || *maxLine <= 0 {
+		return usagef("--partitions, --teach-concurrency and --max-line-bytes must be positive, --retrieve-concurrency not negative")
 	}
 	c := &pipeline.Config{
 		DatasetPath: *queries, QueriesFormat: *format, CorpusPath: *corpus, IndexPath: *index,

@@ -189,7 +189,7 @@ func ensureIndex(ctx context.Context, sio stdio, c *pipeline.Config) error {
 	if err := mustExist("corpus", c.CorpusPath); err != nil {
 		return err
 	}
-	step, err := bm25.NewStep(bm25.DefaultParams())
+	step, err := bm25.NewStepOptions(bm25.Options{Params: bm25.DefaultParams(), TempDir: filepath.Join(c.IndexPath, bm25.Dir)})
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/lsrflow/lsrflow/embed"
 )
@@ -26,6 +27,41 @@ func Tokenize(text string) []string {
 	return strings.FieldsFunc(strings.ToLower(text), func(r rune) bool {
 		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
 	})
+}
+
+// eachToken calls fn with every token of Tokenize(text), in order, without allocating for
+// ASCII text: the token bytes are lowercased into buf (returned for reuse) and valid only
+// during the call. Non-ASCII text goes through Tokenize itself.
+func eachToken(text string, buf []byte, fn func(tok []byte)) []byte {
+	for i := 0; i < len(text); i++ {
+		if text[i] >= utf8.RuneSelf {
+			for _, t := range Tokenize(text) {
+				buf = append(buf[:0], t...)
+				fn(buf)
+			}
+			return buf
+		}
+	}
+	buf = buf[:0]
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		switch {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+			buf = append(buf, c)
+			continue
+		case 'A' <= c && c <= 'Z':
+			buf = append(buf, c+'a'-'A')
+			continue
+		}
+		if len(buf) > 0 {
+			fn(buf)
+			buf = buf[:0]
+		}
+	}
+	if len(buf) > 0 {
+		fn(buf)
+	}
+	return buf
 }
 
 // SIF is a fitted smooth-inverse-frequency sentence embedder (Arora, Liang, Ma 2017): the
@@ -70,37 +106,24 @@ func Fit(ctx context.Context, vec *Vectors, corpus []string, opt FitOptions) (*S
 // once per text, in a stable order, and is called twice (counting, then the principal
 // component, which accumulates the d x d matrix X^T X instead of keeping X).
 func FitSeq(ctx context.Context, vec *Vectors, corpus func(yield func(text string) error) error, opt FitOptions) (*SIF, error) {
-	if vec == nil || vec.Len() == 0 {
-		return nil, errors.New("static: fit: no word vectors")
+	st, err := NewStats(vec, 0, 0)
+	if err != nil {
+		return nil, err
 	}
-	if opt.A == 0 {
-		opt.A = DefaultA
-	}
-	if !(opt.A > 0) || math.IsInf(opt.A, 0) {
-		return nil, fmt.Errorf("static: fit: a = %g must be positive", opt.A)
-	}
-	counts := map[string]int64{}
-	var total, texts int64
-	err := corpus(func(text string) error {
-		if texts%4096 == 0 {
+	err = corpus(func(text string) error {
+		if st.texts%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
-		texts++
-		for _, t := range Tokenize(text) {
-			counts[t]++
-			total++
-		}
+		st.Add(text)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("static: fit: %w", err)
 	}
-	if texts == 0 {
-		return nil, errors.New("static: fit: empty corpus")
-	}
-	s, err := newSIF(vec, opt.VectorsName, opt.A, counts, total, nil)
+	texts := st.texts
+	s, err := st.fitCounts(opt)
 	if err != nil {
 		return nil, err
 	}
@@ -128,6 +151,109 @@ func FitSeq(ctx context.Context, vec *Vectors, corpus func(yield func(text strin
 	}
 	s.name = s.computeName()
 	return s, nil
+}
+
+// Stats gathers SIF's corpus statistics in one streaming pass over the texts: the token
+// counts of the words that have vectors, the total token count (every token counts toward
+// p(w)), and a uniform sample of at most Sample texts (reservoir sampling with a fixed seed,
+// so the same corpus in the same order gives the same sample) from which Fit computes the
+// principal component. Memory is one counter per vocabulary row plus the sample, whatever
+// the size of the corpus. Not safe for concurrent use.
+type Stats struct {
+	vec    *Vectors
+	counts []int64 // per vocabulary row
+	total  int64   // all tokens, with or without a vector
+	texts  int64
+	sample []string
+	limit  int
+	rng    uint64
+	buf    []byte
+}
+
+// NewStats starts the statistics of a corpus over vec, keeping a sample of at most sample
+// texts (0: none) drawn with seed.
+func NewStats(vec *Vectors, sample int, seed uint64) (*Stats, error) {
+	if vec == nil || vec.Len() == 0 {
+		return nil, errors.New("static: fit: no word vectors")
+	}
+	return &Stats{vec: vec, counts: make([]int64, vec.Len()), limit: max(sample, 0), rng: seed*0x9e3779b97f4a7c15 + 1}, nil
+}
+
+// Add counts one text and offers it to the sample.
+func (st *Stats) Add(text string) {
+	st.buf = eachToken(text, st.buf, func(tok []byte) {
+		st.total++
+		if row := st.vec.lookupBytes(tok); row >= 0 {
+			st.counts[row]++
+		}
+	})
+	st.texts++
+	if st.limit == 0 {
+		return
+	}
+	if len(st.sample) < st.limit {
+		st.sample = append(st.sample, text)
+		return
+	}
+	// Algorithm R: text number t (1-based) replaces a random slot with probability limit/t.
+	if j := st.next() % uint64(st.texts); j < uint64(st.limit) {
+		st.sample[j] = text
+	}
+}
+
+// next is splitmix64.
+func (st *Stats) next() uint64 {
+	st.rng += 0x9e3779b97f4a7c15
+	z := st.rng
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+// Texts is the number of texts added.
+func (st *Stats) Texts() int64 { return st.texts }
+
+// Fit fits SIF on the counts, with the principal component of the sampled texts' weighted
+// means (all texts when the corpus has at most Sample of them: then Fit equals FitSeq).
+func (st *Stats) Fit(ctx context.Context, opt FitOptions) (*SIF, error) {
+	s, err := st.fitCounts(opt)
+	if err != nil {
+		return nil, err
+	}
+	if !opt.NoPC {
+		var acc Gram
+		acc.Init(st.vec.Dim())
+		for i, text := range st.sample {
+			if i%4096 == 0 {
+				if err := ctx.Err(); err != nil {
+					return nil, fmt.Errorf("static: fit: %w", err)
+				}
+			}
+			acc.Add(s.weightedMean(text))
+		}
+		s.pc = acc.TopEigenvector()
+		s.name = s.computeName()
+	}
+	return s, nil
+}
+
+func (st *Stats) fitCounts(opt FitOptions) (*SIF, error) {
+	if opt.A == 0 {
+		opt.A = DefaultA
+	}
+	if !(opt.A > 0) || math.IsInf(opt.A, 0) {
+		return nil, fmt.Errorf("static: fit: a = %g must be positive", opt.A)
+	}
+	if st.texts == 0 {
+		return nil, errors.New("static: fit: empty corpus")
+	}
+	counts := map[string]int64{}
+	for row, c := range st.counts {
+		if c > 0 {
+			counts[st.vec.Word(row)] += c
+		}
+	}
+	return newSIF(st.vec, opt.VectorsName, opt.A, counts, st.total, nil)
 }
 
 func newSIF(vec *Vectors, vecName string, a float64, counts map[string]int64, total int64, pc []float64) (*SIF, error) {
@@ -160,17 +286,18 @@ func (s *SIF) weightedMean(text string) []float64 {
 	d := s.vec.Dim()
 	out := make([]float64, d)
 	n := 0
-	for _, t := range Tokenize(text) {
-		row := s.vec.Lookup(t)
+	var buf [256]byte
+	eachToken(text, buf[:0], func(tok []byte) {
+		row := s.vec.lookupBytes(tok)
 		if row < 0 {
-			continue
+			return
 		}
 		w := float64(s.weight[row])
 		for j, x := range s.vec.Row(row) {
 			out[j] += w * float64(x)
 		}
 		n++
-	}
+	})
 	if n > 0 {
 		for j := range out {
 			out[j] /= float64(n)

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -128,8 +129,9 @@ func TestBinaryRoundTripAndCorruption(t *testing.T) {
 func FuzzDecodeBinary(f *testing.F) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	v := randomVectors(f, rng, 5, 3)
-	good := v.encodeNoCRC()
-	f.Add(good)
+	var good bytes.Buffer
+	v.writeNoCRC(&good)
+	f.Add(good.Bytes())
 	f.Add([]byte("LSRVEC01"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = decodeBinary(bytes.NewReader(b), int64(len(b))) // must not panic
@@ -441,4 +443,96 @@ func FuzzReadGloveText(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		_, _ = ReadGloveText(strings.NewReader(s)) // must not panic
 	})
+}
+
+// eachToken is Tokenize without the allocations: the same tokens, in order, for ASCII and
+// non-ASCII text alike.
+func TestEachTokenMatchesTokenize(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	alphabet := []rune("aZz09 ,.\n\t-_'Éé İıßΣ中文😀\u0301")
+	texts := []string{"", "   ", "The cat, the HAT.", "a1b2--C3", "Dog, über... mat", "İstanbul", "x\u0301y"}
+	for range 2000 {
+		r := make([]rune, rng.IntN(30))
+		for i := range r {
+			r[i] = alphabet[rng.IntN(len(alphabet))]
+			if rng.IntN(3) > 0 { // mostly ASCII
+				r[i] = alphabet[rng.IntN(10)]
+			}
+		}
+		texts = append(texts, string(r))
+	}
+	var buf []byte
+	for _, text := range texts {
+		var got []string
+		buf = eachToken(text, buf, func(tok []byte) { got = append(got, string(tok)) })
+		if want := Tokenize(text); !slices.Equal(got, want) {
+			t.Fatalf("%q: eachToken %q, Tokenize %q", text, got, want)
+		}
+	}
+}
+
+// Stats fits in one pass: with a sample that holds the whole corpus it is FitSeq exactly;
+// with a smaller sample the principal component is close to the whole corpus's one.
+func TestStatsFitMatchesFitSeq(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	const dim = 6
+	vec := randomVectors(t, rng, 40, dim)
+	corpus := make([]string, 3000)
+	for i := range corpus {
+		var b strings.Builder
+		for range 3 + rng.IntN(12) {
+			// Zipf-ish word choice so that weights differ
+			b.WriteString(vec.Word(int(float64(vec.Len()) * rng.Float64() * rng.Float64())))
+			b.WriteString(" ")
+		}
+		if i%7 == 0 {
+			b.WriteString("oov-word ")
+		}
+		corpus[i] = b.String()
+	}
+	ctx := t.Context()
+	ref, err := Fit(ctx, vec, corpus, FitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fit := func(sample int) *SIF {
+		st, err := NewStats(vec, sample, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range corpus {
+			st.Add(c)
+		}
+		if st.Texts() != int64(len(corpus)) {
+			t.Fatalf("%d texts, want %d", st.Texts(), len(corpus))
+		}
+		s, err := st.Fit(ctx, FitOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	whole := fit(len(corpus))
+	if whole.Name() != ref.Name() {
+		t.Errorf("one pass with the whole corpus sampled: name %q, FitSeq %q", whole.Name(), ref.Name())
+	}
+	for _, c := range corpus[:50] {
+		if !equal32(whole.Vector(c), ref.Vector(c)) {
+			t.Fatalf("%q: vectors differ", c)
+		}
+	}
+	sampled := fit(500)
+	if w, r := sampled.Weight(vec.Word(3)), ref.Weight(vec.Word(3)); w != r {
+		t.Errorf("weights come from all texts: %g, want %g", w, r)
+	}
+	var cos float64
+	for j, p := range sampled.PrincipalComponent() {
+		cos += p * ref.PrincipalComponent()[j]
+	}
+	if cos < 0.99 {
+		t.Errorf("principal component from a 500-text sample: cosine %.4f to the whole corpus's", cos)
+	}
+	if again := fit(500); again.Name() != sampled.Name() {
+		t.Error("the same corpus gave a different sample")
+	}
 }

@@ -69,7 +69,9 @@ func NewVectors(words []string, dim int, data []float32) (*Vectors, error) {
 			return nil, fmt.Errorf("static: non-finite value in the vector of %q", words[i/dim])
 		}
 	}
-	v.sum = crc32.ChecksumIEEE(v.encodeNoCRC())
+	h := crc32.NewIEEE()
+	v.writeNoCRC(h) // a hash.Hash never fails
+	v.sum = h.Sum32()
 	return v, nil
 }
 
@@ -90,38 +92,72 @@ func (v *Vectors) Lookup(word string) int {
 	return -1
 }
 
+// lookupBytes is Lookup for a byte slice (the map lookup does not allocate).
+func (v *Vectors) lookupBytes(word []byte) int {
+	if i, ok := v.index[string(word)]; ok {
+		return int(i)
+	}
+	return -1
+}
+
 // Row returns the vector of row i (a view: do not modify).
 func (v *Vectors) Row(i int) []float32 { return v.data[i*v.dim : (i+1)*v.dim : (i+1)*v.dim] }
 
 // Checksum identifies the table's content (CRC-32 of its binary encoding).
 func (v *Vectors) Checksum() uint32 { return v.sum }
 
-func (v *Vectors) encodeNoCRC() []byte {
+// writeNoCRC writes the binary encoding without its CRC, in chunks (the table is never
+// copied whole: GloVe's matrix alone is 136 MB).
+func (v *Vectors) writeNoCRC(w io.Writer) error {
 	var vocab []byte
-	for _, w := range v.words {
-		vocab = binary.AppendUvarint(vocab, uint64(len(w)))
-		vocab = append(vocab, w...)
+	for _, word := range v.words {
+		vocab = binary.AppendUvarint(vocab, uint64(len(word)))
+		vocab = append(vocab, word...)
 	}
-	buf := make([]byte, 0, binHeaderSize+4*len(v.data)+len(vocab))
+	buf := make([]byte, 0, 64<<10)
 	buf = append(buf, binMagic...)
 	buf = binary.LittleEndian.AppendUint32(buf, uint32(v.dim))
 	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(v.words)))
 	buf = binary.LittleEndian.AppendUint64(buf, uint64(len(vocab)))
 	for _, f := range v.data {
+		if len(buf)+4 > cap(buf) {
+			if _, err := w.Write(buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
+		}
 		buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(f))
 	}
-	return append(buf, vocab...)
+	if _, err := w.Write(buf); err != nil {
+		return err
+	}
+	_, err := w.Write(vocab)
+	return err
 }
 
 // WriteBinary writes the table in lsrflow's binary format to path (temp file + rename).
 func (v *Vectors) WriteBinary(path string) error {
-	buf := v.encodeNoCRC()
-	buf = binary.LittleEndian.AppendUint32(buf, crc32.ChecksumIEEE(buf))
 	tmp := path + ".part"
-	if err := os.WriteFile(tmp, buf, 0o644); err != nil {
+	f, err := os.Create(tmp)
+	if err != nil {
 		return fmt.Errorf("static: write %s: %w", path, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	h := crc32.NewIEEE()
+	bw := bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20)
+	err = v.writeNoCRC(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		_, err = f.Write(binary.LittleEndian.AppendUint32(nil, h.Sum32()))
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("static: write %s: %w", path, err)
 	}

@@ -1,7 +1,14 @@
 // Package retrieve is the retrieval stage: it turns query records into candidate sets with a
 // retrieval.Retriever. The retriever can be swapped while the stage runs (a new adapter or
-// index version): every candidate set is stamped with the version that produced it, and an
-// in-flight query finishes on the retriever it started with.
+// index version): every candidate set is stamped with the version that produced it, and a
+// search in progress finishes on the retriever it started with.
+//
+// Micro-batching: with a retriever that searches in batches (dense, hybrid), the queries in
+// flight at once (the stage's Concurrency, BatchConcurrency by default for such retrievers)
+// are grouped into one search call of at most MaxBatch questions. The first query of a batch
+// waits at most MaxWait for others, and only while other queries are arriving, so a lone
+// query pays no latency. Each query's candidates are exactly what a search of that query
+// alone returns; only the number of FAISS calls changes.
 package retrieve
 
 import (
@@ -19,6 +26,7 @@ import (
 type Processor struct {
 	K         int
 	retriever atomic.Pointer[retrieverBox]
+	batch     *batcher // nil: one search per query
 }
 
 type retrieverBox struct {
@@ -26,9 +34,18 @@ type retrieverBox struct {
 	version int // adapter version number of r (0: none)
 }
 
-// New returns a retrieve processor over r.
+// New returns a retrieve processor over r, batching as DefaultBatching(r) says.
 func New(r retrieval.Retriever, k int) *Processor {
+	return NewBatching(r, k, DefaultBatching(r))
+}
+
+// NewBatching returns a retrieve processor over r that batches the queries in flight as b
+// says (b.MaxBatch <= 1: one search per query).
+func NewBatching(r retrieval.Retriever, k int, b Batching) *Processor {
 	p := &Processor{K: k}
+	if b.MaxBatch > 1 {
+		p.batch = newBatcher(b)
+	}
 	p.Swap(r)
 	return p
 }
@@ -64,11 +81,25 @@ func (p *Processor) Retriever() retrieval.Retriever { return p.retriever.Load().
 
 // Process implements streams.Processor.
 func (p *Processor) Process(ctx context.Context, m streams.Message) ([]streams.Message, error) {
+	if p.batch != nil {
+		p.batch.arrive()
+	}
 	q, err := schemas.DecodeQuery(m.Value)
 	if err != nil {
+		if p.batch != nil {
+			p.batch.leave()
+		}
 		return nil, err
 	}
-	docs, info, err := search(ctx, p.Retriever(), q.Question, p.K)
+	var (
+		docs []schemas.Passage
+		info schemas.RetrieverInfo
+	)
+	if p.batch != nil {
+		docs, info, err = p.batch.search(ctx, p.Retriever, q.Question, p.K)
+	} else {
+		docs, info, err = search(ctx, p.Retriever(), q.Question, p.K)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("retrieve %s: %w", q.ID, err)
 	}

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/lsrflow/lsrflow/retrieval/adapter"
 	"github.com/lsrflow/lsrflow/schemas"
@@ -158,4 +161,110 @@ func TestSwapIfNewerNeverGoesBack(t *testing.T) {
 	if p.SwapIfNewer(ver(3), 3) || p.Version() != n {
 		t.Fatal("a stale version was applied")
 	}
+}
+
+// batchRetriever answers each question with passages named after it and the retriever's
+// version, records its batch sizes and takes a millisecond per call.
+type batchRetriever struct {
+	version string
+	mu      sync.Mutex
+	sizes   []int
+	err     error
+}
+
+func (b *batchRetriever) Search(ctx context.Context, q string, k int) ([]schemas.Passage, error) {
+	res, err := b.SearchBatch(ctx, []string{q}, k)
+	if err != nil {
+		return nil, err
+	}
+	return res[0], nil
+}
+
+func (b *batchRetriever) SearchBatch(ctx context.Context, qs []string, k int) ([][]schemas.Passage, error) {
+	b.mu.Lock()
+	b.sizes = append(b.sizes, len(qs))
+	b.mu.Unlock()
+	time.Sleep(time.Millisecond)
+	if b.err != nil {
+		return nil, b.err
+	}
+	out := make([][]schemas.Passage, len(qs))
+	for i, q := range qs {
+		for j := range k {
+			out[i] = append(out[i], schemas.Passage{ID: fmt.Sprintf("%s/%s/%d", b.version, q, j)})
+		}
+	}
+	return out, nil
+}
+
+func (b *batchRetriever) Info() schemas.RetrieverInfo {
+	return schemas.RetrieverInfo{Method: "batch", Version: b.version}
+}
+
+// Queries in flight together share search calls of at most MaxBatch; every query gets its own
+// passages and the version that produced them; bad input and a lone query do not wait.
+func TestMicroBatching(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := &batchRetriever{version: "v1"}
+		p := New(r, 3)
+		if p.batch == nil || p.batch.cfg.MaxBatch != DefaultMaxBatch {
+			t.Fatalf("a BatchRetriever is not batched by default: %+v", p.batch)
+		}
+		const n = 200
+		var wg sync.WaitGroup
+		errs := make(chan error, n+1)
+		for i := range n {
+			wg.Go(func() {
+				id := fmt.Sprint(i)
+				c, err := schemas.DecodeCandidates(must(p.Process(t.Context(), query(t, id)))[0].Value)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if c.Query.ID != id || len(c.Docs) != 3 || c.Docs[2].ID != "v1/q "+id+"/2" || c.Retriever.Version != "v1" {
+					errs <- fmt.Errorf("query %s got %+v", id, c)
+				}
+			})
+		}
+		wg.Go(func() { // bad input in the middle of batches
+			if _, err := p.Process(t.Context(), streams.Message{Value: []byte(`{"id":"bad"}`)}); !streams.IsPermanent(err) {
+				errs <- fmt.Errorf("bad query: %v", err)
+			}
+		})
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		total := 0
+		for _, s := range r.sizes {
+			if s > DefaultMaxBatch {
+				t.Errorf("batch of %d > %d", s, DefaultMaxBatch)
+			}
+			total += s
+		}
+		// The first queries may go alone (nobody else had arrived yet); the rest share calls.
+		if total != n || len(r.sizes) > n/4 || !slices.Contains(r.sizes, DefaultMaxBatch) {
+			t.Errorf("%d queries in %d calls %v, want %d in at most %d, some full", total, len(r.sizes), r.sizes, n, n/4)
+		}
+
+		// A lone query is searched at once, whatever the latency budget.
+		lone := NewBatching(r, 1, Batching{MaxBatch: 8, MaxWait: time.Hour})
+		start := time.Now()
+		must(lone.Process(t.Context(), query(t, "alone")))
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("a lone query waited %v", d)
+		}
+
+		// A failed batch search fails every query in it, retriably.
+		r.err = errors.New("index busy")
+		for range 3 {
+			wg.Go(func() {
+				if _, err := p.Process(t.Context(), query(t, "x")); err == nil || streams.IsPermanent(err) {
+					t.Errorf("failed search: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+	})
 }

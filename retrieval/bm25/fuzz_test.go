@@ -1,28 +1,46 @@
 package bm25
 
 import (
-	"bytes"
+	"encoding/binary"
+	"hash/crc32"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
-// FuzzDecode feeds arbitrary bytes to the index decoder: it must return an error or a
-// usable index, never panic or allocate beyond what the input can describe.
+// FuzzDecode feeds arbitrary bytes to the index decoder: it must return an error or an index
+// that verifies or searches without panicking or allocating beyond what the input describes.
 func FuzzDecode(f *testing.F) {
-	b, _ := NewBuilder(DefaultParams())
-	b.Add("a", "river bank money")
-	b.Add("b", "bank of the river")
-	var buf bytes.Buffer
-	if err := b.Build().encode(&buf); err != nil {
-		f.Fatal(err)
+	for _, docs := range [][]string{{"river bank money", "bank of the river"}, {"", "a b c a", "c d"}, nil} {
+		p := filepath.Join(f.TempDir(), "seed")
+		buildFile(f, docs, Options{Params: DefaultParams()}, p)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
 	}
-	f.Add(buf.Bytes())
 	f.Add([]byte(fileMagic))
+	f.Add([]byte(oldMagic))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		ix, err := decode(data)
-		if err != nil {
-			return
+		try(data)
+		// The header is checksummed, so most mutations stop there; also try the input with its
+		// checksum recomputed, which lets mutated counts and section bounds through.
+		if len(data) >= headerSize && string(data[:len(fileMagic)]) == fileMagic {
+			fixed := append([]byte(nil), data...)
+			binary.LittleEndian.PutUint32(fixed[headerCRCOffset:], crc32.ChecksumIEEE(fixed[:headerCRCOffset]))
+			try(fixed)
 		}
-		ix.Search("river bank", 3)
 	})
+}
+
+func try(data []byte) {
+	ix, err := Decode(data)
+	if err != nil {
+		return
+	}
+	ix.Verify()
+	ix.Search("river bank c", 3)
+	ix.SearchExhaustive("river bank c", 3)
 }

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
 
 	"github.com/lsrflow/lsrflow/retrieval"
+	"github.com/lsrflow/lsrflow/retrieval/bm25/analysis"
 	"github.com/lsrflow/lsrflow/schemas"
 )
 
@@ -34,16 +36,28 @@ func NewRetriever(idx *Index, ix *retrieval.Index) (*Retriever, error) {
 	return &Retriever{idx: idx, ix: ix}, nil
 }
 
+// rebuildHint is the command that rebuilds ix (with its corpus when the manifest names it).
+func rebuildHint(ix *retrieval.Index) string {
+	corpus := ix.Manifest.Corpus.Path
+	if corpus == "" {
+		corpus = "C.jsonl"
+	}
+	return "lsrflow index --corpus " + corpus + " --out " + ix.Dir
+}
+
 // Open is the retrieval.Opener of method "bm25".
 func Open(ctx context.Context, ix *retrieval.Index) (retrieval.Retriever, error) {
 	e := ix.Manifest.BM25
 	if e == nil {
-		return nil, &retrieval.NotBuiltError{Dir: ix.Dir, Method: "bm25", Hint: "lsrflow index --corpus C.jsonl --out " + ix.Dir}
+		return nil, &retrieval.NotBuiltError{Dir: ix.Dir, Method: "bm25", Hint: rebuildHint(ix)}
 	}
-	idx, err := Load(ix.Path(path.Join(e.Path, File)))
+	idx, err := OpenFile(ix.Path(path.Join(e.Path, File)))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, &retrieval.NotBuiltError{Dir: ix.Dir, Method: "bm25", Hint: "lsrflow index --corpus C.jsonl --out " + ix.Dir}
+			return nil, &retrieval.NotBuiltError{Dir: ix.Dir, Method: "bm25", Hint: rebuildHint(ix)}
+		}
+		if errors.Is(err, ErrOldFormat) {
+			return nil, fmt.Errorf("index %s: its BM25 index was written by an older lsrflow in a format this version does not read; re-index with %s", ix.Dir, rebuildHint(ix))
 		}
 		return nil, err
 	}
@@ -58,7 +72,10 @@ func (r *Retriever) Search(ctx context.Context, question string, k int) ([]schem
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	hits := r.idx.Search(question, k)
+	hits, err := r.idx.Search(question, k)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]schemas.Passage, len(hits))
 	for i, h := range hits {
 		p, err := r.ix.Docs.Passage(h.Ord, h.Score)
@@ -77,18 +94,29 @@ func (r *Retriever) Info() schemas.RetrieverInfo {
 
 // Step is the retrieval.BuildStep that builds the BM25 index while the corpus is read.
 type Step struct {
-	b *Builder
+	o     Options
+	w     *Writer
+	Stats Stats // filled by Finish
 }
 
 var _ retrieval.BuildStep = (*Step)(nil)
 
-// NewStep returns a build step with params.
-func NewStep(p Params) (*Step, error) {
-	b, err := NewBuilder(p)
-	if err != nil {
+// NewStep returns a build step with params and the plain analyzer.
+func NewStep(p Params) (*Step, error) { return NewStepOptions(Options{Params: p}) }
+
+// NewStepOptions returns a build step with o. The index file is written in Finish; runs are
+// spilled to o.TempDir meanwhile (callers set it inside the index directory).
+func NewStepOptions(o Options) (*Step, error) {
+	if o.Analyzer == "" {
+		o.Analyzer = analysis.Plain
+	}
+	if _, err := analysis.ByName(o.Analyzer); err != nil {
 		return nil, err
 	}
-	return &Step{b: b}, nil
+	if err := o.Params.Validate(); err != nil {
+		return nil, err
+	}
+	return &Step{o: o}, nil
 }
 
 // Name is "bm25".
@@ -96,21 +124,41 @@ func (s *Step) Name() string { return "bm25" }
 
 // Add indexes one passage.
 func (s *Step) Add(ord int, id, contents string) error {
-	if ord != s.b.Len() {
-		return fmt.Errorf("bm25: passage %d arrived out of order (expected %d)", ord, s.b.Len())
+	if s.w == nil {
+		w, err := NewWriter(s.o)
+		if err != nil {
+			return err
+		}
+		s.w = w
 	}
-	s.b.Add(id, contents)
-	return nil
+	if ord != s.w.Len() {
+		return fmt.Errorf("bm25: passage %d arrived out of order (expected %d)", ord, s.w.Len())
+	}
+	return s.w.Add(id, contents)
 }
 
 // Finish writes bm25/index.bin and the manifest's bm25 section.
 func (s *Step) Finish(ctx context.Context, ix *retrieval.Index, m *retrieval.Manifest) error {
-	idx := s.b.Build()
-	if err := idx.Save(ix.Path(path.Join(Dir, File))); err != nil {
+	if s.w == nil { // an empty corpus
+		w, err := NewWriter(s.o)
+		if err != nil {
+			return err
+		}
+		s.w = w
+	}
+	p := filepath.Join(ix.Dir, Dir, File)
+	st, err := s.w.Finish(ctx, p)
+	if err != nil {
 		return err
 	}
+	s.Stats = st
+	idx, err := OpenFile(p)
+	if err != nil {
+		return err
+	}
+	defer idx.Close()
 	m.BM25 = &retrieval.BM25Entry{
-		K1: idx.params.K1, B: idx.params.B, Tokenizer: TokenizerName, Path: Dir,
+		K1: s.o.Params.K1, B: s.o.Params.B, Tokenizer: s.o.Analyzer, Path: Dir,
 		Version: idx.Version(), NumTerms: idx.NumTerms(), AvgDocLen: idx.AvgDocLen(),
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -44,6 +45,12 @@ type StepOptions struct {
 	BatchSize int
 	// TrainSample caps the vectors used to train indexes that need training (default 100,000).
 	TrainSample int
+	// PCSample caps the passages whose SIF embeddings give glove's principal component
+	// (default 100,000; a seeded uniform sample of the corpus, all of it when smaller).
+	PCSample int
+	// Workers embed batches concurrently (default: GOMAXPROCS for glove, 1 for model
+	// embedders, which have threads or a server of their own).
+	Workers int
 	// Import adopts an existing FAISS index file (e.g. FlashRAG's e5_Flat.index) instead of
 	// embedding the corpus; row i must be corpus passage i.
 	Import string
@@ -76,6 +83,10 @@ type Step struct {
 	o StepOptions
 	// Stats of the finished build.
 	Stats StepStats
+
+	vec   *static.Vectors // glove: loaded by the first Add
+	stats *static.Stats   // glove: SIF statistics gathered by Add
+	added int
 }
 
 // StepStats reports what Finish did.
@@ -122,36 +133,83 @@ func NewStep(o StepOptions) (*Step, error) {
 	if o.TrainSample <= 0 {
 		o.TrainSample = 100_000
 	}
+	if o.PCSample <= 0 {
+		o.PCSample = 100_000
+	}
+	if o.Workers <= 0 {
+		o.Workers = 1
+		if ok, _ := isGlove(o.Embedder); ok {
+			o.Workers = runtime.GOMAXPROCS(0)
+		}
+	}
 	return &Step{o: o}, nil
 }
 
 // Name is "dense".
 func (s *Step) Name() string { return "dense:" + s.o.Name }
 
-// Add does nothing: the step embeds the finished docstore.
-func (s *Step) Add(int, string, string) error { return nil }
+// Add gathers glove's SIF statistics while the corpus is read (one streaming pass: word counts
+// and a sample of passages for the principal component); the embedding itself runs on the
+// finished docstore. It does nothing for other embedders and for imports.
+func (s *Step) Add(ord int, _, contents string) error {
+	ok, vpath := isGlove(s.o.Embedder)
+	if !ok || s.o.Import != "" {
+		return nil
+	}
+	if s.stats == nil {
+		if ord != 0 {
+			return nil // joined mid-corpus: Finish counts the docstore instead
+		}
+		vec, err := static.LoadBinary(vpath)
+		if err != nil {
+			return fmt.Errorf("dense: %w", err)
+		}
+		if s.stats, err = static.NewStats(vec, s.o.PCSample, 1); err != nil {
+			return err
+		}
+		s.vec = vec
+	}
+	if ord != s.added {
+		return fmt.Errorf("dense: passage %d added after %d passages", ord, s.added)
+	}
+	s.stats.Add(contents)
+	s.added++
+	return nil
+}
 
 func isGlove(spec string) (bool, string) {
 	scheme, arg, _ := strings.Cut(spec, ":")
 	return scheme == "glove", arg
 }
 
-// corpusSeq streams the docstore's contents in ordinal order.
-func corpusSeq(ix *retrieval.Index) func(func(string) error) error {
-	return func(yield func(string) error) error {
-		var buf []byte
-		for i := range ix.Docs.Len() {
-			var err error
-			buf, err = ix.Docs.AppendContents(buf[:0], i)
-			if err != nil {
-				return err
-			}
-			if err := yield(string(buf)); err != nil {
-				return err
+// fitSIF fits the glove embedder: on the statistics Add gathered when it saw the whole
+// corpus, else (a reindex of an existing store) on one scan of the docstore.
+func (s *Step) fitSIF(ctx context.Context, ix *retrieval.Index, vpath string) (*static.SIF, error) {
+	st, vec := s.stats, s.vec
+	s.stats, s.vec = nil, nil // the sample is not needed after the fit
+	if st == nil || st.Texts() != int64(ix.Docs.Len()) {
+		var err error
+		if vec == nil {
+			if vec, err = static.LoadBinary(vpath); err != nil {
+				return nil, fmt.Errorf("dense: %w", err)
 			}
 		}
-		return nil
+		if st, err = static.NewStats(vec, s.o.PCSample, 1); err != nil {
+			return nil, err
+		}
+		err = ix.Docs.Scan(ctx, 0, ix.Docs.Len(), func(_ int, c []byte) error {
+			st.Add(string(c))
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("dense: fit SIF: %w", err)
+		}
 	}
+	sif, err := st.Fit(ctx, static.FitOptions{VectorsName: static.GloveName})
+	if err != nil {
+		return nil, fmt.Errorf("dense: fit SIF: %w", err)
+	}
+	return sif, nil
 }
 
 // Finish embeds the corpus, builds and saves the FAISS index and records the dense entry.
@@ -172,13 +230,9 @@ func (s *Step) Finish(ctx context.Context, ix *retrieval.Index, m *retrieval.Man
 			}
 			vpath = p
 		}
-		vec, err := static.LoadBinary(vpath)
+		sif, err := s.fitSIF(ctx, ix, vpath)
 		if err != nil {
-			return fmt.Errorf("dense: %w", err)
-		}
-		sif, err := static.FitSeq(ctx, vec, corpusSeq(ix), static.FitOptions{VectorsName: static.GloveName})
-		if err != nil {
-			return fmt.Errorf("dense: fit SIF: %w", err)
+			return err
 		}
 		if err := sif.Save(filepath.Join(dir, SIFFile)); err != nil {
 			return err
@@ -198,8 +252,12 @@ func (s *Step) Finish(ctx context.Context, ix *retrieval.Index, m *retrieval.Man
 		idx *faissx.Index
 		err error
 	)
+	indexPath := filepath.Join(dir, IndexFile)
+	streamed := false
 	if s.o.Import != "" {
-		idx, err = faissx.Load(s.o.Import, false)
+		// Mapped when it is a Flat file: adopting FlashRAG's 65 GB e5_Flat.index copies the
+		// file instead of loading it.
+		idx, err = faissx.Load(s.o.Import, faissx.IsFlatFile(s.o.Import))
 		if err != nil {
 			return fmt.Errorf("dense: import: %w", err)
 		}
@@ -210,6 +268,16 @@ func (s *Step) Finish(ctx context.Context, ix *retrieval.Index, m *retrieval.Man
 		}
 		ex.ImportedFrom = absPath(s.o.Import)
 		s.o.Factory, s.o.Metric = "(imported)", idx.Metric()
+	} else if isFlat(s.o.Factory) {
+		// Streamed to disk as embedded, then mapped: memory does not grow with the corpus.
+		if err := s.buildFlat(ctx, ix, emb, indexPath); err != nil {
+			return err
+		}
+		if idx, err = faissx.Load(indexPath, true); err != nil {
+			return err
+		}
+		defer idx.Close()
+		streamed = true
 	} else {
 		idx, err = s.build(ctx, ix, emb)
 		if err != nil {
@@ -235,8 +303,10 @@ func (s *Step) Finish(ctx context.Context, ix *retrieval.Index, m *retrieval.Man
 	if len(params) > 0 {
 		ex.Params = params
 	}
-	if err := idx.Save(filepath.Join(dir, IndexFile)); err != nil {
-		return err
+	if !streamed {
+		if err := idx.Save(indexPath); err != nil {
+			return err
+		}
 	}
 	ex.Seconds = time.Since(start).Seconds()
 	ex.Throughput = s.Stats.PassagesPerSec
@@ -252,78 +322,176 @@ func (s *Step) Finish(ctx context.Context, ix *retrieval.Index, m *retrieval.Man
 	return nil
 }
 
-// build embeds the docstore in batches and fills a new FAISS index, training it on the first
+// isFlat reports whether an index_factory description is a plain Flat index.
+func isFlat(factory string) bool { return strings.EqualFold(strings.TrimSpace(factory), "Flat") }
+
+// buildFlat embeds the docstore into a Flat index file written as it goes.
+func (s *Step) buildFlat(ctx context.Context, ix *retrieval.Index, emb embed.Embedder, path string) error {
+	w, err := faissx.CreateFlat(path, emb.Dim(), s.o.Metric)
+	if err != nil {
+		return err
+	}
+	if err := s.embedCorpus(ctx, ix, emb, w.Add); err != nil {
+		w.Abort()
+		return err
+	}
+	if w.Len() != ix.Docs.Len() {
+		w.Abort()
+		return fmt.Errorf("dense: index holds %d vectors for %d passages", w.Len(), ix.Docs.Len())
+	}
+	return w.Close()
+}
+
+// build embeds the docstore into a new in-memory FAISS index, training it on the first
 // TrainSample vectors when it needs training.
 func (s *Step) build(ctx context.Context, ix *retrieval.Index, emb embed.Embedder) (*faissx.Index, error) {
 	idx, err := faissx.New(emb.Dim(), s.o.Factory, s.o.Metric)
 	if err != nil {
 		return nil, err
 	}
-	fail := func(err error) (*faissx.Index, error) { idx.Close(); return nil, err }
 	n := ix.Docs.Len()
+	var pending []float32 // vectors waiting for training
+	err = s.embedCorpus(ctx, ix, emb, func(flat []float32) error {
+		if idx.IsTrained() {
+			return idx.Add(flat)
+		}
+		pending = append(pending, flat...)
+		if len(pending) >= s.o.TrainSample*emb.Dim() || idx.Len()+len(pending)/emb.Dim() == n {
+			if err := idx.Train(pending); err != nil {
+				return err
+			}
+			if err := idx.Add(pending); err != nil {
+				return err
+			}
+			pending = nil
+		}
+		return nil
+	})
+	if err == nil && idx.Len() != n {
+		err = fmt.Errorf("dense: index holds %d vectors for %d passages", idx.Len(), n)
+	}
+	if err != nil {
+		idx.Close()
+		return nil, err
+	}
+	return idx, nil
+}
+
+// embedCorpus embeds every passage of the docstore, BatchSize at a time on Workers goroutines,
+// and hands the vectors (row-major) to add in ordinal order. The docstore is read with one
+// sequential scan; at most 2*Workers batches are in flight, so memory does not depend on the
+// corpus size. It fills s.Stats.
+func (s *Step) embedCorpus(ctx context.Context, ix *retrieval.Index, emb embed.Embedder, add func(flat []float32) error) error {
+	start := time.Now()
+	n, d := ix.Docs.Len(), emb.Dim()
 	var bar *progress.Bar
 	if s.o.Progress != nil {
 		bar = progress.New(s.o.Progress, "index: embed "+s.o.Name, n)
 	}
-	var pending []float32 // vectors waiting for training
-	var embedDur, indexDur time.Duration
-	texts := make([]string, 0, s.o.BatchSize)
-	for lo := 0; lo < n; lo += s.o.BatchSize {
-		if err := ctx.Err(); err != nil {
-			return fail(err)
-		}
-		hi := min(n, lo+s.o.BatchSize)
-		texts = texts[:0]
-		for i := lo; i < hi; i++ {
-			_, c, err := ix.Docs.Doc(i)
-			if err != nil {
-				return fail(err)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		flat []float32
+		err  error
+	}
+	order := make(chan chan result, 2*s.o.Workers)
+	sem := make(chan struct{}, s.o.Workers)
+	scanErr := make(chan error, 1)
+	go func() {
+		defer close(order)
+		texts := make([]string, 0, s.o.BatchSize)
+		lo := 0
+		flush := func() error {
+			ch := make(chan result, 1)
+			select {
+			case order <- ch:
+			case <-ctx.Done():
+				return ctx.Err()
 			}
-			texts = append(texts, c)
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			batch, first := texts, lo
+			go func() {
+				defer func() { <-sem }()
+				flat, err := embedBatch(ctx, emb, batch, first, d)
+				ch <- result{flat, err}
+			}()
+			texts, lo = make([]string, 0, s.o.BatchSize), lo+len(batch)
+			return nil
+		}
+		err := ix.Docs.Scan(ctx, 0, n, func(_ int, c []byte) error {
+			texts = append(texts, string(c))
+			if len(texts) == s.o.BatchSize {
+				return flush()
+			}
+			return nil
+		})
+		if err == nil && len(texts) > 0 {
+			err = flush()
+		}
+		scanErr <- err
+	}()
+	var addDur time.Duration
+	var firstErr error
+	for ch := range order {
+		var res result
+		select {
+		case res = <-ch:
+		case <-ctx.Done():
+			res.err = ctx.Err()
+		}
+		if firstErr != nil {
+			continue // drain until the scanner stops
+		}
+		if res.err != nil {
+			firstErr = res.err
+			cancel()
+			continue
 		}
 		t0 := time.Now()
-		vecs, err := emb.Embed(ctx, texts, embed.Passage)
-		if err != nil {
-			return fail(fmt.Errorf("dense: embed passages %d..%d: %w", lo, hi-1, err))
+		if err := add(res.flat); err != nil {
+			firstErr = err
+			cancel()
+			continue
 		}
-		if len(vecs) != len(texts) {
-			return fail(fmt.Errorf("dense: embedder returned %d vectors for %d passages", len(vecs), len(texts)))
-		}
-		embedDur += time.Since(t0)
-		flat := make([]float32, 0, len(vecs)*emb.Dim())
-		for i, v := range vecs {
-			if len(v) != emb.Dim() {
-				return fail(fmt.Errorf("dense: passage %d: vector of %d dimensions, want %d", lo+i, len(v), emb.Dim()))
-			}
-			flat = append(flat, v...)
-		}
-		t1 := time.Now()
-		if !idx.IsTrained() {
-			pending = append(pending, flat...)
-			if len(pending) >= s.o.TrainSample*emb.Dim() || hi == n {
-				if err := idx.Train(pending); err != nil {
-					return fail(err)
-				}
-				if err := idx.Add(pending); err != nil {
-					return fail(err)
-				}
-				pending = nil
-			}
-		} else if err := idx.Add(flat); err != nil {
-			return fail(err)
-		}
-		indexDur += time.Since(t1)
-		bar.Add(hi - lo)
+		addDur += time.Since(t0)
+		bar.Add(len(res.flat) / d)
+	}
+	if err := <-scanErr; firstErr == nil && err != nil {
+		firstErr = err
+	}
+	if firstErr != nil {
+		return firstErr
 	}
 	bar.Done()
-	if idx.Len() != n {
-		return fail(fmt.Errorf("dense: index holds %d vectors for %d passages", idx.Len(), n))
+	wall := time.Since(start)
+	s.Stats = StepStats{Passages: n, EmbedSeconds: wall.Seconds(), IndexSeconds: addDur.Seconds()}
+	if wall > 0 {
+		s.Stats.PassagesPerSec = float64(n) / wall.Seconds()
 	}
-	s.Stats = StepStats{Passages: n, EmbedSeconds: embedDur.Seconds(), IndexSeconds: indexDur.Seconds()}
-	if embedDur > 0 {
-		s.Stats.PassagesPerSec = float64(n) / embedDur.Seconds()
+	return nil
+}
+
+// embedBatch embeds the passages first.. of texts and checks the vectors' count and size.
+func embedBatch(ctx context.Context, emb embed.Embedder, texts []string, first, d int) ([]float32, error) {
+	vecs, err := emb.Embed(ctx, texts, embed.Passage)
+	if err != nil {
+		return nil, fmt.Errorf("dense: embed passages %d..%d: %w", first, first+len(texts)-1, err)
 	}
-	return idx, nil
+	if len(vecs) != len(texts) {
+		return nil, fmt.Errorf("dense: embedder returned %d vectors for %d passages", len(vecs), len(texts))
+	}
+	flat := make([]float32, 0, len(vecs)*d)
+	for i, v := range vecs {
+		if len(v) != d {
+			return nil, fmt.Errorf("dense: passage %d: vector of %d dimensions, want %d", first+i, len(v), d)
+		}
+		flat = append(flat, v...)
+	}
+	return flat, nil
 }
 
 func absPath(p string) string {
@@ -342,7 +510,8 @@ type OpenOptions struct {
 	Embedders embedders.Options
 	// GloveVectors overrides the vectors file recorded for a glove entry.
 	GloveVectors string
-	// Mmap memory-maps the FAISS index where its type allows.
+	// Mmap memory-maps IVF inverted lists (FAISS's on-disk lists). Flat indexes are always
+	// mapped and searched in place (faissx.Load).
 	Mmap bool
 	// Params are FAISS search parameters (e.g. {"efSearch": 128} or {"nprobe": 16}).
 	Params map[string]float64
@@ -380,7 +549,8 @@ func Open(ctx context.Context, ix *retrieval.Index, o OpenOptions) (*Retriever, 
 		embedders.Close(emb)
 		return nil, fmt.Errorf("dense: index %s was built with embedder %q, %q opened %q", ix.Dir, ex.EmbedderName, e.Embedder, emb.Name())
 	}
-	idx, err := faissx.Load(ix.Path(path.Join(e.Path, IndexFile)), o.Mmap)
+	p := ix.Path(path.Join(e.Path, IndexFile))
+	idx, err := faissx.Load(p, o.Mmap || faissx.IsFlatFile(p))
 	if err != nil {
 		embedders.Close(emb)
 		if errors.Is(err, os.ErrNotExist) {

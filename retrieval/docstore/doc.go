@@ -10,7 +10,9 @@
 //	offsets.bin   magic "LSRDOCS1", n (uint64 LE), n+1 content offsets, n+1 id offsets
 //	              (uint64 LE), then n ordinals (uint32 LE) sorted by id, ties by ordinal
 //
-// offsets.bin is written last (temp file + rename), so a store without it is unfinished.
+// offsets.bin is written last (temp file + rename), so a store without it is unfinished. The
+// Writer streams offsets to temporary files while passages are added; its memory is the id
+// order Finish sorts (4 bytes per passage), not the offsets.
 // Duplicate ids are stored as given; Ordinal returns the first of them and the Writer counts
 // them. Reader methods are safe for concurrent use; they return copies, never views into the
 // mapping, so a returned string stays valid after Close. Calls after Close return ErrClosed.

@@ -3,9 +3,11 @@ package docstore
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -31,15 +33,29 @@ const (
 // ErrClosed is returned by reads on a closed Reader.
 var ErrClosed = errors.New("docstore: closed")
 
-// Writer appends passages to a new store. It is not safe for concurrent use.
+// Writer appends passages to a new store. It is not safe for concurrent use. Its memory does
+// not grow with the store: offsets go to temporary files as passages are added, and Finish
+// holds only the id order (4 bytes per passage) while it sorts.
 type Writer struct {
-	dir          string
-	cf, idf      *os.File
-	cw, iw       *bufio.Writer
-	coff, ioff   []uint64
-	finished     bool
-	duplicateIDs int
+	dir            string
+	cf, idf        *os.File
+	cw, iw         *bufio.Writer
+	cof, iof       *os.File // temporary offset files: n+1 uint64 each
+	cow, iow       *bufio.Writer
+	n              int
+	clast, ilast   uint64
+	finished       bool
+	duplicateIDs   int
+	scratch        [8]byte
+	contentsOffTmp string
+	idsOffTmp      string
 }
+
+// Temporary offset files of an unfinished store.
+const (
+	contentsOffsetsTmp = "offsets.contents.tmp"
+	idsOffsetsTmp      = "offsets.ids.tmp"
+)
 
 // Create starts a new store in dir (created if needed; existing store files are replaced).
 func Create(dir string) (*Writer, error) {
@@ -47,20 +63,36 @@ func Create(dir string) (*Writer, error) {
 		return nil, fmt.Errorf("docstore: create %s: %w", dir, err)
 	}
 	_ = os.Remove(filepath.Join(dir, OffsetsFile)) // marks the store unfinished until Finish
-	cf, err := os.Create(filepath.Join(dir, ContentsFile))
-	if err != nil {
-		return nil, fmt.Errorf("docstore: %w", err)
+	w := &Writer{dir: dir, contentsOffTmp: filepath.Join(dir, contentsOffsetsTmp), idsOffTmp: filepath.Join(dir, idsOffsetsTmp)}
+	var err error
+	for _, f := range []struct {
+		file **os.File
+		path string
+	}{{&w.cf, filepath.Join(dir, ContentsFile)}, {&w.idf, filepath.Join(dir, IDsFile)}, {&w.cof, w.contentsOffTmp}, {&w.iof, w.idsOffTmp}} {
+		if *f.file, err = os.Create(f.path); err != nil {
+			w.Abort()
+			return nil, fmt.Errorf("docstore: %w", err)
+		}
 	}
-	idf, err := os.Create(filepath.Join(dir, IDsFile))
-	if err != nil {
-		cf.Close()
-		return nil, fmt.Errorf("docstore: %w", err)
+	w.cw, w.iw = bufio.NewWriterSize(w.cf, 1<<20), bufio.NewWriterSize(w.idf, 256<<10)
+	w.cow, w.iow = bufio.NewWriterSize(w.cof, 256<<10), bufio.NewWriterSize(w.iof, 256<<10)
+	if err := w.putOffsets(); err != nil { // the leading 0s
+		w.Abort()
+		return nil, err
 	}
-	return &Writer{
-		dir: dir, cf: cf, idf: idf,
-		cw: bufio.NewWriterSize(cf, 1<<20), iw: bufio.NewWriterSize(idf, 256<<10),
-		coff: []uint64{0}, ioff: []uint64{0},
-	}, nil
+	return w, nil
+}
+
+func (w *Writer) putOffsets() error {
+	binary.LittleEndian.PutUint64(w.scratch[:], w.clast)
+	if _, err := w.cow.Write(w.scratch[:]); err != nil {
+		return fmt.Errorf("docstore: write offsets: %w", err)
+	}
+	binary.LittleEndian.PutUint64(w.scratch[:], w.ilast)
+	if _, err := w.iow.Write(w.scratch[:]); err != nil {
+		return fmt.Errorf("docstore: write offsets: %w", err)
+	}
+	return nil
 }
 
 // Add appends one passage and returns its ordinal.
@@ -68,9 +100,9 @@ func (w *Writer) Add(id, contents string) (int, error) {
 	if w.finished {
 		return 0, errors.New("docstore: Add after Finish")
 	}
-	n := len(w.coff) - 1
-	if n >= math.MaxUint32 {
-		return 0, errors.New("docstore: more than 2^32-1 passages")
+	n := w.n
+	if n >= math.MaxUint32-1 {
+		return 0, errors.New("docstore: more than 2^32-2 passages")
 	}
 	if _, err := w.cw.WriteString(contents); err != nil {
 		return 0, fmt.Errorf("docstore: write contents: %w", err)
@@ -78,47 +110,61 @@ func (w *Writer) Add(id, contents string) (int, error) {
 	if _, err := w.iw.WriteString(id); err != nil {
 		return 0, fmt.Errorf("docstore: write id: %w", err)
 	}
-	w.coff = append(w.coff, w.coff[n]+uint64(len(contents)))
-	w.ioff = append(w.ioff, w.ioff[n]+uint64(len(id)))
+	w.clast += uint64(len(contents))
+	w.ilast += uint64(len(id))
+	if err := w.putOffsets(); err != nil {
+		return 0, err
+	}
+	w.n++
 	return n, nil
 }
 
 // Len is the number of passages added so far.
-func (w *Writer) Len() int { return len(w.coff) - 1 }
+func (w *Writer) Len() int { return w.n }
 
 // DuplicateIDs is the number of passages whose id an earlier passage already had (known
 // after Finish).
 func (w *Writer) DuplicateIDs() int { return w.duplicateIDs }
 
-// Finish flushes the data files, builds the id index and writes offsets.bin atomically.
+// Finish flushes the data files, sorts the ids and writes offsets.bin atomically.
 func (w *Writer) Finish() error {
 	if w.finished {
 		return nil
 	}
-	w.finished = true
 	for _, f := range []struct {
 		b *bufio.Writer
 		f *os.File
-	}{{w.cw, w.cf}, {w.iw, w.idf}} {
+	}{{w.cw, w.cf}, {w.iw, w.idf}, {w.cow, w.cof}, {w.iow, w.iof}} {
 		if err := f.b.Flush(); err != nil {
 			w.Abort()
 			return fmt.Errorf("docstore: flush %s: %w", f.f.Name(), err)
 		}
-		if err := f.f.Sync(); err != nil {
+	}
+	for _, f := range []*os.File{w.cf, w.idf} {
+		if err := f.Sync(); err != nil {
 			w.Abort()
-			return fmt.Errorf("docstore: sync %s: %w", f.f.Name(), err)
-		}
-		if err := f.f.Close(); err != nil {
-			return fmt.Errorf("docstore: close %s: %w", f.f.Name(), err)
+			return fmt.Errorf("docstore: sync %s: %w", f.Name(), err)
 		}
 	}
-	n := len(w.coff) - 1
+	w.finished = true
+	defer w.removeTemps()
+	for _, f := range []*os.File{w.cf, w.idf, w.cof, w.iof} {
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("docstore: close %s: %w", f.Name(), err)
+		}
+	}
+	n := w.n
 	idm, err := mapFile(filepath.Join(w.dir, IDsFile))
 	if err != nil {
 		return err
 	}
 	defer unmap(idm)
-	idAt := func(i uint32) []byte { return idm[w.ioff[i]:w.ioff[i+1]] }
+	ioff, err := mapFile(w.idsOffTmp)
+	if err != nil {
+		return err
+	}
+	defer unmap(ioff)
+	idAt := func(i uint32) []byte { lo, hi := span(ioff, int(i)); return idm[lo:hi] }
 	order := make([]uint32, n)
 	for i := range order {
 		order[i] = uint32(i)
@@ -129,35 +175,69 @@ func (w *Writer) Finish() error {
 			w.duplicateIDs++
 		}
 	}
-	buf := make([]byte, 0, headerSize+16*(n+1)+4*n)
-	buf = append(buf, magic...)
-	buf = binary.LittleEndian.AppendUint64(buf, uint64(n))
-	for _, o := range w.coff {
-		buf = binary.LittleEndian.AppendUint64(buf, o)
+	return writeAtomic(filepath.Join(w.dir, OffsetsFile), func(out io.Writer) error {
+		var hdr [headerSize]byte
+		copy(hdr[:], magic)
+		binary.LittleEndian.PutUint64(hdr[8:], uint64(n))
+		if _, err := out.Write(hdr[:]); err != nil {
+			return err
+		}
+		for _, p := range []string{w.contentsOffTmp, w.idsOffTmp} {
+			if err := appendFile(out, p); err != nil {
+				return err
+			}
+		}
+		var b [4]byte
+		for _, o := range order {
+			binary.LittleEndian.PutUint32(b[:], o)
+			if _, err := out.Write(b[:]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func appendFile(w io.Writer, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
 	}
-	for _, o := range w.ioff {
-		buf = binary.LittleEndian.AppendUint64(buf, o)
-	}
-	for _, o := range order {
-		buf = binary.LittleEndian.AppendUint32(buf, o)
-	}
-	return writeAtomic(filepath.Join(w.dir, OffsetsFile), buf)
+	defer f.Close()
+	_, err = io.Copy(w, f)
+	return err
+}
+
+func (w *Writer) removeTemps() {
+	os.Remove(w.contentsOffTmp)
+	os.Remove(w.idsOffTmp)
 }
 
 // Abort closes the files without finishing; the store stays unreadable.
 func (w *Writer) Abort() {
 	w.finished = true
-	w.cf.Close()
-	w.idf.Close()
+	for _, f := range []*os.File{w.cf, w.idf, w.cof, w.iof} {
+		if f != nil {
+			f.Close()
+		}
+	}
+	w.removeTemps()
 }
 
-func writeAtomic(path string, data []byte) error {
+// writeAtomic writes path through a temporary file that write fills (buffered), synced and
+// renamed into place.
+func writeAtomic(path string, write func(io.Writer) error) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("docstore: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	if err := write(bw); err != nil {
+		tmp.Close()
+		return fmt.Errorf("docstore: write %s: %w", path, err)
+	}
+	if err := bw.Flush(); err != nil {
 		tmp.Close()
 		return fmt.Errorf("docstore: write %s: %w", path, err)
 	}
@@ -178,6 +258,7 @@ func writeAtomic(path string, data []byte) error {
 type Reader struct {
 	mu                     sync.RWMutex
 	closed                 bool
+	dir                    string
 	contents, ids, offsets []byte // the mappings (nil for empty files)
 	n                      int
 	coff, ioff, sorted     []byte // views into offsets
@@ -189,7 +270,7 @@ func Open(dir string) (*Reader, error) {
 	if _, err := os.Stat(offPath); err != nil {
 		return nil, fmt.Errorf("docstore: %s is not a finished passage store: %w", dir, err)
 	}
-	r := &Reader{}
+	r := &Reader{dir: dir}
 	var err error
 	if r.offsets, err = mapFile(offPath); err != nil {
 		return nil, err
@@ -315,6 +396,69 @@ func (r *Reader) AppendContents(dst []byte, ord int) ([]byte, error) {
 	}
 	lo, hi := span(r.coff, ord)
 	return append(dst, r.contents[lo:hi]...), nil
+}
+
+// Scan calls fn with the contents of passages lo..hi-1 in ordinal order. It reads the contents
+// file sequentially with buffered reads instead of through the mapping, so that a pass over
+// a large store (an index build embedding every passage) does not leave the whole file
+// resident in this process: the pages stay in the kernel's page cache, which it can drop.
+// contents is valid only during the call; fn's error stops the scan and is returned.
+func (r *Reader) Scan(ctx context.Context, lo, hi int, fn func(ord int, contents []byte) error) error {
+	r.mu.RLock()
+	closed, n := r.closed, r.n
+	r.mu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
+	if lo < 0 || hi > n || lo > hi {
+		return fmt.Errorf("docstore: scan range [%d,%d) outside [0,%d)", lo, hi, n)
+	}
+	if lo == hi {
+		return nil
+	}
+	f, err := os.Open(filepath.Join(r.dir, ContentsFile))
+	if err != nil {
+		return fmt.Errorf("docstore: scan: %w", err)
+	}
+	defer f.Close()
+	start, _ := r.contentSpan(lo)
+	if _, err := f.Seek(int64(start), io.SeekStart); err != nil {
+		return fmt.Errorf("docstore: scan: %w", err)
+	}
+	br := bufio.NewReaderSize(f, 1<<20)
+	var buf []byte
+	for ord := lo; ord < hi; ord++ {
+		if ord%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		a, b := r.contentSpan(ord)
+		if b < a {
+			return ErrClosed // span reports a closed store as an empty inverted range
+		}
+		if uint64(cap(buf)) < b-a {
+			buf = make([]byte, b-a)
+		}
+		buf = buf[:b-a]
+		if _, err := io.ReadFull(br, buf); err != nil {
+			return fmt.Errorf("docstore: scan passage %d: %w", ord, err)
+		}
+		if err := fn(ord, buf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// contentSpan returns the content offsets of passage ord under the read lock (hi < lo once closed).
+func (r *Reader) contentSpan(ord int) (lo, hi uint64) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.closed {
+		return 1, 0
+	}
+	return span(r.coff, ord)
 }
 
 // Ordinal returns the ordinal of the passage with the given id (the first one when the id is

@@ -236,3 +236,43 @@ func TestRecreateReplaces(t *testing.T) {
 		t.Error("old id still found")
 	}
 }
+
+// Scan reads the same contents as Doc, for any range, and stops on errors and on Close.
+func TestScan(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	docs := randomDocs(300, rng)
+	docs = append(docs, doc{id: "empty", contents: ""})
+	dir := t.TempDir()
+	write(t, dir, docs)
+	r, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rg := range [][2]int{{0, len(docs)}, {17, 200}, {5, 5}, {len(docs) - 1, len(docs)}} {
+		next := rg[0]
+		err := r.Scan(t.Context(), rg[0], rg[1], func(ord int, c []byte) error {
+			if ord != next || string(c) != docs[ord].contents {
+				t.Fatalf("scan %v: passage %d (want %d) = %q, want %q", rg, ord, next, c, docs[ord].contents)
+			}
+			next++
+			return nil
+		})
+		if err != nil || next != rg[1] {
+			t.Fatalf("scan %v: stopped at %d: %v", rg, next, err)
+		}
+	}
+	for _, rg := range [][2]int{{-1, 3}, {0, len(docs) + 1}, {9, 8}} {
+		if err := r.Scan(t.Context(), rg[0], rg[1], func(int, []byte) error { return nil }); err == nil {
+			t.Errorf("scan %v accepted", rg)
+		}
+	}
+	stop := errors.New("stop")
+	calls := 0
+	if err := r.Scan(t.Context(), 0, len(docs), func(int, []byte) error { calls++; return stop }); !errors.Is(err, stop) || calls != 1 {
+		t.Errorf("fn error: %v after %d calls", err, calls)
+	}
+	r.Close()
+	if err := r.Scan(t.Context(), 0, 1, func(int, []byte) error { return nil }); !errors.Is(err, ErrClosed) {
+		t.Errorf("scan after Close: %v", err)
+	}
+}

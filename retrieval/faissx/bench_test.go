@@ -90,3 +90,33 @@ func BenchmarkSearchK(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMappedFlat compares FAISS's in-memory Flat search with the mapped in-place scan on
+// the same file, for one query per call and for a batch.
+func BenchmarkMappedFlat(b *testing.B) {
+	data, queries := benchData()
+	path := b.TempDir() + "/flat.index"
+	if err := build(b, data, benchDim, "Flat", InnerProduct).Save(path); err != nil {
+		b.Fatal(err)
+	}
+	for _, mmap := range []bool{false, true} {
+		x, err := Load(path, mmap)
+		if err != nil {
+			b.Fatal(err)
+		}
+		name := map[bool]string{false: "faiss-memory", true: "mapped"}[mmap]
+		for _, nq := range []int{1, benchQ} {
+			b.Run(fmt.Sprintf("%s/nq=%d", name, nq), func(b *testing.B) {
+				for b.Loop() {
+					for q0 := 0; q0 < benchQ; q0 += nq {
+						if _, err := x.Search(queries[q0*benchDim:(q0+nq)*benchDim], 20); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				b.ReportMetric(float64(benchQ*b.N)/b.Elapsed().Seconds(), "queries/s")
+			})
+		}
+		x.Close()
+	}
+}

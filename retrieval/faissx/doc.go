@@ -14,6 +14,15 @@
 //   - Bad input (wrong vector length, k <= 0, unknown factory string, unreadable file) returns
 //     an error; it never crashes the process.
 //   - Close frees the C index; calls after Close return ErrClosed.
+//   - Flat files at scale. FlatWriter streams vectors into a Flat index file (byte for byte
+//     what faiss.write_index writes) without holding them in memory. Load(path, true) maps a
+//     Flat file (IndexFlatIP/IndexFlatL2, whoever wrote it) read-only and searches it in place:
+//     one OpenBLAS sgemm per block of 4096 rows x 1024 queries and a k-heap per query, as
+//     FAISS's exhaustive_inner_product_blas does, so resident memory is the page cache the
+//     scan touches plus buffers proportional to the batch. (FAISS 1.7.3 copies Flat vectors
+//     into memory whatever the IO flags; with mmap it maps only IVF inverted lists.) Results
+//     equal FAISS's IndexFlat search (ties in float32 may order differently). A mapped index
+//     is read-only: Add returns an error, Train does nothing, Save copies the file.
 //
 // Building and running. The package is cgo. It needs the FAISS C API archive that
 // `scripts/setup.sh faiss` builds into .cache/faiss and Debian's libfaiss-dev, libopenblas-dev.

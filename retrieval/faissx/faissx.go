@@ -3,6 +3,7 @@ package faissx
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"runtime"
@@ -54,7 +55,9 @@ func (m Metric) faiss() int {
 // Index is a FAISS index. See the package documentation for its concurrency contract.
 type Index struct {
 	mu      sync.RWMutex
-	idx     faiss.Index
+	idx     faiss.Index // nil for a mapped Flat file
+	flat    *mappedFlat // a Flat file searched in place (Load with mmap)
+	path    string      // the file of a mapped index
 	dim     int
 	metric  Metric
 	factory string
@@ -82,14 +85,24 @@ func New(dim int, factory string, metric Metric) (*Index, error) {
 	return &Index{idx: impl, dim: dim, metric: metric, factory: factory}, nil
 }
 
-// Load reads an index saved by Save or by faiss-python's write_index. With mmap the vectors
-// are memory-mapped read-only where the index type allows it (flat and IVF codes).
+// Load reads an index saved by Save, written by FlatWriter or by faiss-python's write_index.
+// With mmap the vectors are memory-mapped read-only where the index type allows it: a Flat
+// file (IndexFlatIP/IndexFlatL2, FlashRAG's {method}_Flat.index) is searched in place by
+// lsrflow's own batched BLAS scan, IVF inverted lists by FAISS's on-disk lists; other types
+// are read into memory. A mapped index is read-only: Train and Add return an error.
 func Load(path string, mmap bool) (*Index, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("faissx: load: %w", err)
 	}
 	flags := 0
 	if mmap {
+		mf, isFlat, err := openMappedFlat(path)
+		if err != nil {
+			return nil, fmt.Errorf("faissx: read %s: %w", path, err)
+		}
+		if isFlat {
+			return &Index{flat: mf, path: path, dim: mf.h.dim, metric: mf.h.metric, factory: "Flat"}, nil
+		}
 		flags = faiss.IOFlagMmap | faiss.IOFlagReadOnly
 	}
 	var (
@@ -128,10 +141,20 @@ func (x *Index) Metric() Metric { return x.metric }
 // Factory is the index_factory description the index was built from ("(loaded)" after Load).
 func (x *Index) Factory() string { return x.factory }
 
+// Mapped reports whether the index is a Flat file searched in place (read-only).
+func (x *Index) Mapped() bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.flat != nil
+}
+
 // Len is the number of vectors in the index (0 after Close).
 func (x *Index) Len() int {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
+	if x.flat != nil {
+		return int(x.flat.h.n)
+	}
 	if x.idx == nil {
 		return 0
 	}
@@ -142,7 +165,12 @@ func (x *Index) Len() int {
 func (x *Index) IsTrained() bool {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	return x.idx != nil && x.idx.IsTrained()
+	return x.flat != nil || x.idx != nil && x.idx.IsTrained()
+}
+
+// errMapped is returned by the calls that would modify a mapped index.
+func (x *Index) errMapped(what string) error {
+	return fmt.Errorf("faissx: %s: %s is a memory-mapped, read-only index (load it without mmap to modify it)", what, x.path)
 }
 
 func (x *Index) checkRows(v []float32, what string) (int, error) {
@@ -165,6 +193,9 @@ func (x *Index) Train(v []float32) error {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	if x.flat != nil {
+		return nil // a Flat index needs no training
+	}
 	if x.idx == nil {
 		return ErrClosed
 	}
@@ -186,6 +217,9 @@ func (x *Index) Add(v []float32) error {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	if x.flat != nil {
+		return x.errMapped("add")
+	}
 	if x.idx == nil {
 		return ErrClosed
 	}
@@ -225,6 +259,9 @@ func (x *Index) Search(queries []float32, k int) ([][]Hit, error) {
 	}
 	x.mu.RLock()
 	defer x.mu.RUnlock()
+	if x.flat != nil {
+		return x.flat.search(queries, n, k), nil
+	}
 	if x.idx == nil {
 		return nil, ErrClosed
 	}
@@ -258,6 +295,9 @@ func (x *Index) Search(queries []float32, k int) ([][]Hit, error) {
 func (x *Index) SetParam(name string, value float64) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	if x.flat != nil {
+		return fmt.Errorf("faissx: set %s=%g: a Flat index has no search parameters", name, value)
+	}
 	if x.idx == nil {
 		return ErrClosed
 	}
@@ -282,6 +322,9 @@ func (x *Index) SetParam(name string, value float64) error {
 func (x *Index) Save(path string) error {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
+	if x.flat != nil {
+		return copyFile(x.path, path)
+	}
 	if x.idx == nil {
 		return ErrClosed
 	}
@@ -307,5 +350,53 @@ func (x *Index) Close() error {
 		x.idx.Delete()
 		x.idx = nil
 	}
+	if x.flat != nil {
+		err := x.flat.close()
+		x.flat = nil
+		return err
+	}
 	return nil
+}
+
+// copyFile copies src to dst through a temporary file renamed into place (the kernel copies:
+// no user-space buffer of the file's size).
+func copyFile(src, dst string) error {
+	if sameFile(src, dst) {
+		return nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("faissx: save: %w", err)
+	}
+	defer in.Close()
+	tmp := dst + ".tmp"
+	out, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("faissx: save: %w", err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("faissx: save %s: %w", dst, err)
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("faissx: save %s: %w", dst, err)
+	}
+	if err := out.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("faissx: save %s: %w", dst, err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("faissx: save: %w", err)
+	}
+	return nil
+}
+
+func sameFile(a, b string) bool {
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
 }

@@ -82,7 +82,8 @@ func (x *Index) prepareReconstruct() error {
 
 // Reconstruct writes the stored vectors of rows ords (row-major, Dim() floats each) into dst,
 // which must hold len(ords)*Dim() floats. It works on Flat, HNSW*,Flat and IVF*,Flat indexes,
-// loaded with or without mmap, and returns the vectors exactly as added. Lossy encodings
+// loaded with or without mmap (a mapped Flat file is read in place: only the rows asked for
+// are touched), and returns the vectors exactly as added. Lossy encodings
 // (PQ, SQ, IVF*,PQ*) return FAISS's decoded approximation: the very vectors the index scores
 // queries against, so a query adapter trained on them fits what the index ranks. The first
 // call on an IVF index builds its id map (8 bytes per vector). Indexes that cannot
@@ -96,6 +97,10 @@ func (x *Index) Reconstruct(ords []int64, dst []float32) error {
 		return nil
 	}
 	x.mu.RLock()
+	if x.flat != nil { // a Flat file searched in place: the rows are in the mapping
+		defer x.mu.RUnlock()
+		return x.flat.rows(ords, dst)
+	}
 	ready := x.reconstructReady
 	x.mu.RUnlock()
 	if !ready {
