@@ -169,7 +169,11 @@ func versionSVG(hist []VersionPoint) string {
 	f.yAxis(5, pct, "gold recall")
 	for i := 0; i <= 4; i++ {
 		x := xmax * float64(i) / 4
-		f.xLabel(f.X(x), fmtDur(x))
+		label := fmtDur(x)
+		if xmax < 20 { // whole seconds would repeat labels
+			label = fmt.Sprintf("%.1fs", x)
+		}
+		f.xLabel(f.X(x), label)
 	}
 	f.xTitle("time since the first version")
 	for si, name := range names {

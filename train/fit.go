@@ -29,8 +29,11 @@ type FitOptions struct {
 	// and the adapted dense one); nil: dense.
 	Lexical Lexical
 	// HoldOut is the share of training queries (HeldOut, by query id) kept out of training
-	// to tune the lexical weight (0: none; the learned or initial weight is kept).
-	HoldOut     float64
+	// to tune the lexical weight (0: none; the weight learned with the adapter is kept).
+	HoldOut float64
+	// MinTune is how many held-out queries tuning needs (default 50); with fewer the weight
+	// learned with the adapter is kept.
+	MinTune     int
 	KeepUniform bool
 	// Eval are evaluation questions, measured before and after; they decide nothing.
 	Eval []EvalQuery
@@ -138,12 +141,15 @@ func Fit(ctx context.Context, recs []schemas.Scored, o FitOptions) (*FitResult, 
 	if o.Lexical != nil {
 		res.Learned = tr.Params.LexWeight()
 		sv.LexicalWeight = tr.Cfg.LexInit
-		sv.WeightsFrom = "the initial lexical weight (no held-out records to tune it)"
+		sv.WeightsFrom = "the initial lexical weight"
 		if res.Learned > 0 {
 			sv.LexicalWeight = res.Learned
 			sv.WeightsFrom = fmt.Sprintf("learned with the adapter on %d training records", ds.Len())
 		}
-		if len(held) > 0 {
+		if o.MinTune <= 0 {
+			o.MinTune = 50
+		}
+		if len(held) >= o.MinTune {
 			hev, err := NewEvaluator(ctx, o.Embedder, held, nil, o.Dense, o.Lexical)
 			if err != nil {
 				return nil, err

@@ -9,12 +9,16 @@
 //     are the held-out set. The other records queue for training.
 //   - Every Every records, or by the timer (RunTimer) once records have been pending for
 //     Interval, a round adds the queued records to the dataset (its newest Window examples),
-//     runs StepsPerRound optimizer steps from the current parameters, and compares the
-//     candidate with the published version on the held-out set as served (teacher_hit@1/5/20,
-//     train.NotWorse; the untrained retriever is version 0). Only a candidate that is not
-//     worse is published: a versioned safetensors checkpoint written atomically to Dir and an
-//     Update on the retriever-updates topic. Nothing is published before MinHeldOut held-out
-//     queries exist. Training continues from a candidate either way.
+//     runs StepsPerRound optimizer steps from the current parameters (for a hybrid, W and the
+//     lexical weight together), tunes the hybrid's lexical weight on one half of the held-out
+//     queries once it holds MinTune of them (train.TuneLexWeight; until then the learned
+//     weight serves; the next round trains from the weight that serves), and compares the
+//     candidate with the published version on the other half as served (teacher_hit@1/5/20,
+//     train.NotWorse; the untrained retriever is version 0), so the queries that judge
+//     publication chose nothing. Only a candidate that is not worse is published: a versioned
+//     safetensors checkpoint written atomically to Dir and an Update on the retriever-updates
+//     topic. Nothing is published before MinHeldOut queries are in the judging half.
+//     Training continues from a candidate either way.
 //   - Evaluation questions (EvalQueries, gold_doc_ids) decide nothing: each round reports the
 //     candidate's gold recall on them as served and as a dense retriever alone (Round.Eval,
 //     Round.EvalDense; rounds.jsonl in Dir), for the report's recall-per-version plots.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -102,6 +103,10 @@ type Options struct {
 	HoldOut       float64
 	HeldOutWindow int
 	MinHeldOut    int
+	// MinTune is how many held-out queries the tuning half needs before the lexical weight is
+	// tuned on them (default 50; fewer would pick a weight by chance): until then the weight
+	// learned with the adapter serves.
+	MinTune int
 	// EvalQueries, if set, are evaluation questions (gold_doc_ids): never trained on (the
 	// leakage guard refuses them) and reported per round, never used to decide.
 	EvalQueries []train.EvalQuery
@@ -145,7 +150,8 @@ type Processor struct {
 	held     []train.EvalQuery
 	heldKey  map[string]bool
 	heldKeys []string // dedup keys of held, in order
-	heldEv   *train.Evaluator
+	heldEv   *train.Evaluator // the check half of the held-out queries
+	tuneEv   *train.Evaluator // the tuning half (hybrid: the lexical weight)
 	eval     *train.Evaluator
 	last     time.Time
 	version  int
@@ -192,6 +198,9 @@ func New(ctx context.Context, o Options) (*Processor, error) {
 	}
 	if o.MinHeldOut <= 0 {
 		o.MinHeldOut = 10
+	}
+	if o.MinTune <= 0 {
+		o.MinTune = 50
 	}
 	if o.LogSlack <= 0 {
 		o.LogSlack = 1024
@@ -376,7 +385,7 @@ func (p *Processor) addHeldOut(r schemas.Scored) {
 		p.held = append([]train.EvalQuery(nil), p.held[n:]...)
 		p.heldKeys = append([]string(nil), p.heldKeys[n:]...)
 	}
-	p.heldEv = nil // rebuilt at the next round
+	p.heldEv, p.tuneEv = nil, nil // rebuilt at the next round
 }
 
 // Version is the version in use (0: none published).
@@ -497,13 +506,33 @@ func (p *Processor) RunTimer(ctx context.Context) error {
 	}
 }
 
-// heldOutMetrics evaluates a on the held-out set as served.
+// tuneHalf reports whether held-out query id tunes the lexical weight: half of the held-out
+// queries (the same hash threshold at half the share), so the other half judges publication
+// without having chosen anything.
+func (p *Processor) tuneHalf(id string) bool {
+	return p.o.Lexical != nil && train.HeldOut(id, p.o.HoldOut/2)
+}
+
+// heldSplit returns the check and tune halves of the held-out queries.
+func (p *Processor) heldSplit() (check, tune []train.EvalQuery) {
+	for _, q := range p.held {
+		if p.tuneHalf(q.ID) {
+			tune = append(tune, q)
+		} else {
+			check = append(check, q)
+		}
+	}
+	return check, tune
+}
+
+// heldOutMetrics evaluates a on the check half of the held-out set as served.
 func (p *Processor) heldOutMetrics(ctx context.Context, a *adapter.Linear, sv adapter.Serving) (map[string]float64, error) {
 	if p.o.Evaluate != nil {
 		return p.o.Evaluate(ctx, a)
 	}
 	if p.heldEv == nil {
-		ev, err := train.NewEvaluator(ctx, p.o.Embedder, p.held, nil, p.o.Dense, p.o.Lexical)
+		check, _ := p.heldSplit()
+		ev, err := train.NewEvaluator(ctx, p.o.Embedder, check, nil, p.o.Dense, p.o.Lexical)
 		if err != nil {
 			return nil, err
 		}
@@ -512,14 +541,37 @@ func (p *Processor) heldOutMetrics(ctx context.Context, a *adapter.Linear, sv ad
 	return p.heldEv.Eval(ctx, a, sv)
 }
 
-// serving is the Serving of the trainer's current parameters.
-func (p *Processor) serving() adapter.Serving {
+// serving returns how the candidate a is served: dense, or a hybrid whose lexical weight is
+// tuned on the tuning half of the held-out queries (the weight learned with the adapter when
+// there are too few of them). The trainer's lexical weight is set to it, so the next round
+// trains from the weight that serves instead of drifting with the training loss.
+func (p *Processor) serving(ctx context.Context, a *adapter.Linear) (adapter.Serving, error) {
 	sv := p.o.Serving
-	if lw := p.o.Trainer.Params.LexWeight(); lw > 0 {
-		sv.Fusion, sv.LexicalWeight, sv.DenseWeight = "linear", lw, 1
-		sv.WeightsFrom = "learned on the training records"
+	lw := p.o.Trainer.Params.LexWeight()
+	if lw <= 0 {
+		return sv, nil
 	}
-	return sv
+	sv.Fusion, sv.LexicalWeight, sv.DenseWeight = "linear", lw, 1
+	sv.WeightsFrom = fmt.Sprintf("learned with the adapter on %d training records", p.o.Trainer.Data.Len())
+	_, tune := p.heldSplit()
+	if len(tune) < p.o.MinTune || p.o.Evaluate != nil {
+		return sv, nil
+	}
+	if p.tuneEv == nil {
+		ev, err := train.NewEvaluator(ctx, p.o.Embedder, tune, nil, p.o.Dense, p.o.Lexical)
+		if err != nil {
+			return sv, err
+		}
+		p.tuneEv = ev
+	}
+	w, _, err := train.TuneLexWeight(ctx, p.tuneEv, a, train.LexGrid)
+	if err != nil {
+		return sv, err
+	}
+	sv.LexicalWeight = w
+	sv.WeightsFrom = fmt.Sprintf("tuned on %d held-out training queries", len(tune))
+	p.o.Trainer.Params.LogLex[0] = math.Log(w)
+	return sv, nil
 }
 
 // round trains on the dataset (pending examples included), checks the candidate against the published version on
@@ -538,15 +590,23 @@ func (p *Processor) round(ctx context.Context) ([]streams.Message, error) {
 	if err := tr.Train(ctx, p.o.StepsPerRound); err != nil {
 		return nil, err
 	}
-	sv := p.serving()
 	ci := train.CheckpointInfo{Version: p.version + 1, BaseEmbedder: p.o.Embedder.Name(), IndexVersion: p.o.IndexVersion,
-		EvalOverlap: p.overlap, Baseline: p.base, Serving: sv}
+		EvalOverlap: p.overlap, Baseline: p.base}
 	a, err := tr.Adapter(ci)
 	if err != nil {
 		return nil, err
 	}
-	r := Round{Time: time.Now().UTC(), Candidate: ci.Version, Records: tr.Data.Len(), HeldOutN: len(p.held), Steps: tr.StepsDone,
-		Loss: tr.LastLoss, LexWeight: tr.Params.LexWeight(), Method: sv.Method, Overlap: p.overlap}
+	sv, err := p.serving(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	ci.Serving = sv
+	if a, err = tr.Adapter(ci); err != nil {
+		return nil, err
+	}
+	check, _ := p.heldSplit()
+	r := Round{Time: time.Now().UTC(), Candidate: ci.Version, Records: tr.Data.Len(), HeldOutN: len(check), Steps: tr.StepsDone,
+		Loss: tr.LastLoss, LexWeight: sv.LexicalWeight, Method: sv.Method, Overlap: p.overlap}
 	if p.eval != nil {
 		if r.Eval, err = p.eval.Eval(ctx, a, sv); err != nil {
 			return nil, err
@@ -560,8 +620,8 @@ func (p *Processor) round(ctx context.Context) ([]streams.Message, error) {
 	var out []streams.Message
 	names := train.Names(train.HitName, []int{1, 5, 20})
 	switch {
-	case len(p.held) < p.o.MinHeldOut && p.o.Evaluate == nil:
-		r.Reason = fmt.Sprintf("%d held-out records, %d needed to judge", len(p.held), p.o.MinHeldOut)
+	case len(check) < p.o.MinHeldOut && p.o.Evaluate == nil:
+		r.Reason = fmt.Sprintf("%d held-out records to judge, %d needed", len(check), p.o.MinHeldOut)
 	default:
 		if r.HeldOut, err = p.heldOutMetrics(ctx, a, sv); err != nil {
 			return nil, err
