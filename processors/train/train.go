@@ -149,7 +149,7 @@ type Processor struct {
 	pending  int // examples added since the last round
 	held     []train.EvalQuery
 	heldKey  map[string]bool
-	heldKeys []string // dedup keys of held, in order
+	heldKeys []string         // dedup keys of held, in order
 	heldEv   *train.Evaluator // the check half of the held-out queries
 	tuneEv   *train.Evaluator // the tuning half (hybrid: the lexical weight)
 	eval     *train.Evaluator
