@@ -85,6 +85,9 @@ func Fit(ctx context.Context, recs []schemas.Scored, o FitOptions) (*FitResult, 
 	ds.Lexical = o.Lexical
 	var trainRecs []schemas.Scored
 	var held []EvalQuery
+	if o.Lexical == nil {
+		o.HoldOut = 0 // nothing to tune for a dense retriever: train on everything
+	}
 	for _, r := range recs {
 		if HeldOut(r.ID, o.HoldOut) {
 			if q, ok := HeldOutQuery(r); ok {

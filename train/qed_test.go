@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lsrflow/lsrflow/embed"
 	"github.com/lsrflow/lsrflow/internal/testenv"
 	"github.com/lsrflow/lsrflow/pipeline"
 	"github.com/lsrflow/lsrflow/retrieval"
@@ -187,7 +188,7 @@ func fitQED(t testing.TB, f *qedFixture, cfg train.Config, lex train.Lexical, ho
 	}
 	start := time.Now()
 	res, err := train.Fit(context.Background(), f.records, train.FitOptions{Config: cfg, Embedder: emb, Vectors: f.r.Index(), Docs: f.ix.Docs,
-		Dense: f.r, Lexical: lex, HoldOut: holdout, Eval: f.evalQs, Info: train.CheckpointInfo{Version: 1, BaseEmbedder: emb.Name()}})
+		Dense: train.DenseIDs{Index: f.r.Index(), Docs: f.ix.Docs}, Lexical: lex, HoldOut: holdout, Eval: f.evalQs, Info: train.CheckpointInfo{Version: 1, BaseEmbedder: emb.Name()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +254,7 @@ func TestQEDAdapterBeatsUntrainedGlove(t *testing.T) {
 // Only training data (qed/train + nq-open/dev) trains and tunes; qed/test is measured once.
 func TestQEDHybridBeatsBM25(t *testing.T) {
 	f := loadQED(t)
-	res := fitQED(t, f, train.DefaultConfig(), f.lex, 0.1)
+	res := fitQED(t, f, train.DefaultConfig(), train.LexicalIDs{Index: f.lex.Index(), Docs: f.ix.Docs}, 0.1)
 	t.Logf("qed/test gold recall @1/@5/@20: bm25 %s, untrained hybrid (sum) %s, trained hybrid %s (%s, lexical weight %.3g, learned %.3g), adapted dense alone %s",
 		fmtRecall(res.BM25), fmtRecall(res.Before), fmtRecall(res.After), res.Serving.WeightsFrom, res.Serving.LexicalWeight, res.Learned, fmtRecall(res.DenseOnly))
 	for _, k := range []int{1, 5} {
@@ -269,6 +270,51 @@ func TestQEDHybridBeatsBM25(t *testing.T) {
 		t.Errorf("checkpoint serving %+v, result %+v, held out %d", res.Adapter.Meta.Serving, res.Serving, res.HeldOut)
 	}
 	checkNoLeak(t, f, res)
+}
+
+// TestIDSearchersRankAsTheRetrievers: the id-only searchers the trainer ranks with return the
+// ids and scores the serving dense and BM25 retrievers return, on qed/test questions.
+func TestIDSearchersRankAsTheRetrievers(t *testing.T) {
+	f := loadQED(t)
+	ctx := context.Background()
+	qs := f.evalQs[:60]
+	texts := make([]string, len(qs))
+	for i, q := range qs {
+		texts[i] = q.Question
+	}
+	vecs, err := f.r.Embedder().Embed(ctx, texts, embed.Query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := f.r.SearchVectors(ctx, vecs, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := train.DenseIDs{Index: f.r.Index(), Docs: f.ix.Docs}.SearchVectors(ctx, vecs, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lids := train.LexicalIDs{Index: f.lex.Index(), Docs: f.ix.Docs}
+	for i := range qs {
+		lw, err := f.lex.Search(ctx, texts[i], 30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lg, err := lids.Search(ctx, texts[i], 30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pair := range [][2][]schemas.Passage{{want[i], got[i]}, {lw, lg}} {
+			if len(pair[0]) != len(pair[1]) || len(pair[0]) == 0 {
+				t.Fatalf("question %d: %d vs %d hits", i, len(pair[0]), len(pair[1]))
+			}
+			for j := range pair[0] {
+				if pair[0][j].ID != pair[1][j].ID || pair[0][j].Score != pair[1][j].Score || pair[1][j].Contents != "" {
+					t.Fatalf("question %d rank %d: retriever %s %v, id searcher %s %v", i, j, pair[0][j].ID, pair[0][j].Score, pair[1][j].ID, pair[1][j].Score)
+				}
+			}
+		}
+	}
 }
 
 // TestLeakGuardOnSharedData: trained on qed/train, the guard refuses qed/train as an eval set

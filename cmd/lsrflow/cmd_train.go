@@ -56,7 +56,7 @@ reported and recorded in the checkpoint.`)
 	f.Var(&data, "data", "scored records: .parquet or .jsonl (repeatable, or comma-separated)")
 	out := f.String("out", "", "output checkpoint (.safetensors)")
 	method := f.String("method", "auto", "retriever the adapter is trained for: auto (hybrid when the index has BM25), dense or hybrid")
-	holdout := f.Float64("holdout", 0.1, "share of training queries held out to tune the hybrid's lexical weight (0: none)")
+	holdout := f.Float64("holdout", 0.1, "hybrid: share of training queries held out to tune the lexical weight (0: none; dense trains on all)")
 	evalPath := f.String("eval", "", "evaluation questions (FlashRAG jsonl with gold_doc_ids)")
 	force := f.Bool("force", false, "evaluate even when evaluation questions were training questions")
 	denseName := f.String("dense", "", "dense entry name when the index has several")
@@ -129,7 +129,7 @@ reported and recorded in the checkpoint.`)
 		if err != nil {
 			return err
 		}
-		lex = l
+		lex = train.LexicalIDs{Index: l.(*bm25.Retriever).Index(), Docs: ix.Docs}
 		if cfg.Cosine {
 			return usagef("--cosine trains a dense retriever; use --method dense")
 		}
@@ -179,7 +179,8 @@ reported and recorded in the checkpoint.`)
 	if e, ok := ix.Manifest.DenseByName(*denseName); ok {
 		ci.IndexVersion = e.Version
 	}
-	res, err := train.Fit(ctx, recs, train.FitOptions{Config: cfg, Embedder: emb, Vectors: base.Index(), Docs: ix.Docs, Dense: base,
+	res, err := train.Fit(ctx, recs, train.FitOptions{Config: cfg, Embedder: emb, Vectors: base.Index(), Docs: ix.Docs,
+		Dense: train.DenseIDs{Index: base.Index(), Docs: ix.Docs},
 		Lexical: lex, HoldOut: *holdout, KeepUniform: *keepUniform, Eval: evalQs, Info: ci,
 		Progress: func(format string, a ...any) { fmt.Fprintf(sio.out, format+"\n", a...) }})
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	ptrain "github.com/lsrflow/lsrflow/processors/train"
 	"github.com/lsrflow/lsrflow/retrieval"
 	"github.com/lsrflow/lsrflow/retrieval/adapter"
+	"github.com/lsrflow/lsrflow/retrieval/bm25"
 	"github.com/lsrflow/lsrflow/retrieval/dense"
 	"github.com/lsrflow/lsrflow/retrieval/hybrid"
 	"github.com/lsrflow/lsrflow/streams"
@@ -128,7 +129,10 @@ func newTrainStage(ctx context.Context, c *pipeline.Config, ix *retrieval.Index,
 	var lex train.Lexical
 	if s.lex != nil {
 		lex = s.lex
-		ds.Lexical = s.lex
+		if b, ok := s.lex.(*bm25.Retriever); ok { // ranks need ids, not passage texts
+			lex = train.LexicalIDs{Index: b.Index(), Docs: ix.Docs}
+		}
+		ds.Lexical = lex
 		cfg.LearnLex = true
 		sv = adapter.Serving{Method: hybrid.Method, Fusion: s.fusion.Fusion.String(), LexicalWeight: s.fusion.LexicalWeight, DenseWeight: s.fusion.DenseWeight}
 	}
@@ -145,7 +149,7 @@ func newTrainStage(ctx context.Context, c *pipeline.Config, ix *retrieval.Index,
 		interval, _ = time.ParseDuration(tc.Interval) // validated with the config
 	}
 	onRound := trainMetrics(reg)
-	o := ptrain.Options{Trainer: trainer, Embedder: emb, Dense: s.base, Lexical: lex, Serving: sv,
+	o := ptrain.Options{Trainer: trainer, Embedder: emb, Dense: train.DenseIDs{Index: s.base.Index(), Docs: ix.Docs}, Lexical: lex, Serving: sv,
 		HoldOut: tc.HoldOut, MinHeldOut: tc.MinHeldOut, EvalQueries: evalQs,
 		Every: tc.Every, Interval: interval, StepsPerRound: tc.StepsPerRound, Dir: tc.CheckpointDir,
 		UpdatesTopic: topics.Updates, IndexVersion: s.base.Info().Version, Force: tc.Force, Publisher: tr, Sync: c.Sync, Log: log,

@@ -21,6 +21,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"os"
 	"unsafe"
 
 	faiss "github.com/DataIntelligenceCrew/go-faiss"
@@ -97,9 +98,9 @@ func (x *Index) Reconstruct(ords []int64, dst []float32) error {
 		return nil
 	}
 	x.mu.RLock()
-	if x.flat != nil { // a Flat file searched in place: the rows are in the mapping
+	if x.flat != nil {
 		defer x.mu.RUnlock()
-		return x.flat.rows(ords, dst)
+		return x.readFlatRows(ords, dst)
 	}
 	ready := x.reconstructReady
 	x.mu.RUnlock()
@@ -139,4 +140,30 @@ func (x *Index) Reconstruct(ords []int64, dst []float32) error {
 		}
 	})
 	return err
+}
+
+// readFlatRows reads rows of a mapped Flat file with pread rather than through the mapping:
+// the rows land in the page cache without being mapped into the process, so scattered
+// reads (a trainer's random negatives) do not pull the file into its resident set a
+// fault-around window at a time. Callers hold x.mu.
+func (x *Index) readFlatRows(ords []int64, dst []float32) error {
+	d, n := x.flat.h.dim, x.flat.h.n
+	f, err := os.Open(x.path)
+	if err != nil {
+		return fmt.Errorf("faissx: reconstruct: %w", err)
+	}
+	defer f.Close()
+	if len(dst) == 0 {
+		return nil
+	}
+	out := unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), 4*len(dst)) // little-endian host, like the file
+	for i, o := range ords {
+		if o < 0 || o >= n {
+			return fmt.Errorf("faissx: reconstruct: row %d out of range [0, %d)", o, n)
+		}
+		if _, err := f.ReadAt(out[4*i*d:4*(i+1)*d], flatHeaderSize+4*o*int64(d)); err != nil {
+			return fmt.Errorf("faissx: reconstruct row %d: %w", o, err)
+		}
+	}
+	return nil
 }
