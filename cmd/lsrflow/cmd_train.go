@@ -180,7 +180,7 @@ reported and recorded in the checkpoint.`)
 		ci.IndexVersion = e.Version
 	}
 	res, err := train.Fit(ctx, recs, train.FitOptions{Config: cfg, Embedder: emb, Vectors: base.Index(), Docs: ix.Docs,
-		Dense: train.DenseIDs{Index: base.Index(), Docs: ix.Docs},
+		Dense:   train.DenseIDs{Index: base.Index(), Docs: ix.Docs},
 		Lexical: lex, HoldOut: *holdout, KeepUniform: *keepUniform, Eval: evalQs, Info: ci,
 		Progress: func(format string, a ...any) { fmt.Fprintf(sio.out, format+"\n", a...) }})
 	if err != nil {
