@@ -6,7 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	ptrain "github.com/lsrflow/lsrflow/processors/train"
 	"github.com/lsrflow/lsrflow/retrieval/adapter"
@@ -141,4 +144,69 @@ func countLines(b []byte) int {
 		}
 	}
 	return n
+}
+
+// recorder is a streams.Publisher that keeps what it is given.
+type recorder struct {
+	mu   sync.Mutex
+	msgs []streams.Message
+}
+
+func (r *recorder) Publish(_ context.Context, topic string, msgs ...streams.Message) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, m := range msgs {
+		m.Topic = topic
+		r.msgs = append(r.msgs, m)
+	}
+	return nil
+}
+
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.msgs)
+}
+
+// TestTrainStageTimerFiresRounds: with fewer records than Every, no record triggers a round;
+// the timer does, once the records have waited Interval, and publishes the update itself.
+func TestTrainStageTimerFiresRounds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := t.Context()
+		ix := newToyIndex(40)
+		pub := &recorder{}
+		p, err := ptrain.New(ctx, ptrain.Options{Trainer: newTrainer(t, ix, 0), Embedder: hashEmb{}, Dense: ix, Every: 1000,
+			Interval: time.Minute, StepsPerRound: 5, Dir: t.TempDir(), UpdatesTopic: "updates", HoldOut: 0.25, MinHeldOut: 1,
+			Tolerance: 1, Publisher: pub})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out := feed(t, p, 0, 30); len(out) != 0 {
+			t.Fatalf("a record triggered a round: %d messages", len(out))
+		}
+		tctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { _ = p.RunTimer(tctx); close(done) }()
+		time.Sleep(30 * time.Second)
+		synctest.Wait()
+		if n := len(p.Rounds()); n != 0 {
+			t.Fatalf("%d rounds before the interval passed", n)
+		}
+		time.Sleep(45 * time.Second)
+		synctest.Wait()
+		if n := len(p.Rounds()); n != 1 {
+			t.Fatalf("%d rounds after the interval, want 1", n)
+		}
+		if r := p.Rounds()[0]; !r.Published || pub.count() != 1 || pub.msgs[0].Topic != "updates" {
+			t.Fatalf("round %+v, %d updates published", r, pub.count())
+		}
+		// nothing pending: the timer stays quiet
+		time.Sleep(5 * time.Minute)
+		synctest.Wait()
+		if n := len(p.Rounds()); n != 1 {
+			t.Fatalf("%d rounds with nothing pending", n)
+		}
+		stop()
+		<-done
+	})
 }
