@@ -466,7 +466,7 @@ func (p *Processor) Flush(context.Context) error {
 	return p.window.flush()
 }
 
-// Close flushes and closes the window log and releases the trainer's negative pool.
+// Close flushes and closes the window log.
 func (p *Processor) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
