@@ -81,7 +81,7 @@ func TestTrainAndRetrieveWithAdapter(t *testing.T) {
 	}
 	// hybrid: the checkpoint's fusion and weights, unless the user names a fusion
 	code, out, errs = cli(t, "retrieve", "--index", index, "--method", "hybrid", "--adapter", ck, "--queries", test, "--topk", "5", "--out", res)
-	if code != 0 || !strings.Contains(errs, "linear(w=") || !strings.Contains(errs, "+adapter:v1-") {
+	if code != 0 || !strings.Contains(errs, "linear(w=") || !strings.Contains(errs, "+adapter:v2-") {
 		t.Fatalf("retrieve --method hybrid --adapter: %d %s %s", code, out, errs)
 	}
 	code, out, errs = cli(t, "retrieve", "--index", index, "--method", "hybrid", "--fusion", "rrf", "--adapter", ck, "--queries", test, "--topk", "5", "--out", res)
