@@ -73,8 +73,11 @@ func TestTrainStageSurvivesKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// the first run streams 300 questions; the second run streams 300 more after them (the
+	// first 300 are already done), so the restarted stage has new records to train on
+	lines := bytes.SplitAfter(src, []byte("\n"))
 	queries := filepath.Join(dir, "queries.jsonl")
-	if err := os.WriteFile(queries, bytes.Join(bytes.SplitAfter(src, []byte("\n"))[:360], nil), 0o644); err != nil {
+	if err := os.WriteFile(queries, bytes.Join(lines[:300], nil), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	const holdout = 0.2
@@ -135,7 +138,10 @@ train:
 	logged := trainableInLog(t, filepath.Join(ck, "window.jsonl"), holdout)
 	t.Logf("killed at version %d, step %d, %d trainable records logged", versionBefore, stepsBefore, logged)
 
-	// second run: resumes the synth and the train stage
+	// second run: resumes the synth and the train stage, and the stream goes on
+	if err := os.WriteFile(queries, bytes.Join(lines[:600], nil), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cmd2 := exec.Command(bin, "run", "--config", cfg, "--log-level", "info")
 	var stderr2 bytes.Buffer
 	cmd2.Stderr = &stderr2
