@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -30,6 +31,11 @@ type Config struct {
 	IndexFactory    string `yaml:"index_factory"`
 	RetrievalMethod string `yaml:"retrieval_method"`
 	RetrievalTopK   int    `yaml:"retrieval_topk"`
+	// Fusion is the hybrid fusion (rrf, sum, linear; default rrf); Adapter a query adapter
+	// checkpoint applied to the dense side of dense or hybrid retrieval (a checkpoint trained
+	// for a hybrid brings its own fusion).
+	Fusion  string `yaml:"fusion"`
+	Adapter string `yaml:"adapter"`
 	// SaveDir is the output directory (FlashRAG's save_dir; output_dir is accepted too).
 	SaveDir   string `yaml:"save_dir"`
 	OutputDir string `yaml:"output_dir"`
@@ -51,7 +57,7 @@ type Config struct {
 	Sinks []string `yaml:"sinks"`
 	Sync  bool     `yaml:"sync"`
 	// Train, when set, adds the train stage (live retriever refresh; needs retrieval_method
-	// dense).
+	// dense or hybrid).
 	Train *TrainConfig `yaml:"train"`
 
 	// FlashRAG is set when the file is a FlashRAG config (it has keys only FlashRAG knows):
@@ -73,15 +79,21 @@ type TeacherConfig struct {
 	Options     map[string]string `yaml:"options"`
 }
 
-// TrainConfig configures the train stage: a query-side adapter learned from the scored stream,
-// evaluated on held-out questions, published as a new retriever version when not worse.
+// TrainConfig configures the train stage: a query-side adapter learned from the scored stream
+// for the retriever that serves (dense, or hybrid with a learned lexical weight), checked on
+// held-out training queries and published as a new retriever version when not worse.
 type TrainConfig struct {
-	// EvalPath holds the held-out questions (FlashRAG jsonl with gold_doc_ids). Required:
-	// an update is published only when it is not worse on them.
+	// EvalPath holds evaluation questions (FlashRAG jsonl with gold_doc_ids), optional: they
+	// are never trained on and are reported per version (recall over time), never used to
+	// decide what is published.
 	EvalPath      string  `yaml:"eval_path"`
 	Every         int     `yaml:"every"`           // records per training round (default 256)
+	Interval      string  `yaml:"interval"`        // also train when records wait this long (e.g. 30s; default off)
 	StepsPerRound int     `yaml:"steps_per_round"` // optimizer steps per round (default 500)
-	CheckpointDir string  `yaml:"checkpoint_dir"`  // default save_dir/checkpoints
+	Window        int     `yaml:"window"`          // newest training records kept (default 10000)
+	HoldOut       float64 `yaml:"holdout"`         // share of queries held out for the publish check (default 0.1)
+	MinHeldOut    int     `yaml:"min_heldout"`     // held-out queries needed before publishing (default 10)
+	CheckpointDir string  `yaml:"checkpoint_dir"`  // default save_dir/checkpoints; a restart continues from it
 	Force         bool    `yaml:"force"`           // train on evaluation questions anyway (reported)
 	Gamma         float64 `yaml:"gamma"`
 	L2            float64 `yaml:"l2"`
@@ -205,15 +217,23 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.Train != nil {
-		if c.Train.EvalPath == "" {
-			return errors.New("train: eval_path is required (held-out questions with gold_doc_ids)")
-		}
-		if c.RetrievalMethod != "dense" {
-			return fmt.Errorf("train: the adapter refreshes a dense retriever; retrieval_method is %q", c.RetrievalMethod)
+		if c.RetrievalMethod != "dense" && c.RetrievalMethod != "hybrid" {
+			return fmt.Errorf("train: the adapter refreshes the dense side of dense or hybrid retrieval; retrieval_method is %q", c.RetrievalMethod)
 		}
 		if c.Train.CheckpointDir == "" {
 			c.Train.CheckpointDir = filepath.Join(c.SaveDir, "checkpoints")
 		}
+		if c.Train.Interval != "" {
+			if d, err := time.ParseDuration(c.Train.Interval); err != nil || d <= 0 {
+				return fmt.Errorf("train: interval %q: want a positive duration such as 30s", c.Train.Interval)
+			}
+		}
+		if h := c.Train.HoldOut; h < 0 || h >= 1 {
+			return fmt.Errorf("train: holdout %v must be in [0, 1)", h)
+		}
+	}
+	if c.Adapter != "" && c.RetrievalMethod != "dense" && c.RetrievalMethod != "hybrid" {
+		return fmt.Errorf("adapter: a query adapter applies to dense or hybrid retrieval; retrieval_method is %q", c.RetrievalMethod)
 	}
 	for name := range c.Stages {
 		switch name {
@@ -239,6 +259,7 @@ func (c *Config) ResolvePaths() {
 	c.CorpusPath = c.Resolve(c.CorpusPath)
 	c.IndexPath = c.Resolve(c.IndexPath)
 	c.SaveDir = c.Resolve(c.SaveDir)
+	c.Adapter = c.Resolve(c.Adapter)
 	if c.Train != nil {
 		c.Train.EvalPath = c.Resolve(c.Train.EvalPath)
 		c.Train.CheckpointDir = c.Resolve(c.Train.CheckpointDir)

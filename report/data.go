@@ -73,6 +73,8 @@ type Data struct {
 	MetricsSrc  Source
 	DeadLetters []DeadLetterCount
 	DLSrc       Source
+	Rounds      []Round
+	RoundsSrc   Source
 }
 
 // Load reads the run directory. It fails only when dir itself cannot be read.
@@ -86,6 +88,7 @@ func Load(ctx context.Context, dir string) (*Data, error) {
 	}
 	d := &Data{Run: dir, Generated: time.Now().UTC()}
 	d.loadEvals(dir)
+	d.loadRounds(ctx, dir)
 	d.TeacherSrc = eachLine(ctx, filepath.Join(dir, "scored.jsonl"), func(b []byte) bool {
 		s, err := schemas.DecodeScored(b)
 		if err != nil {

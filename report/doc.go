@@ -19,6 +19,11 @@
 //     throughput plot shows, per stage, the rate of "out" between consecutive samples. A
 //     counter that goes down (a restart) starts a new segment.
 //   - dead-letters.jsonl: schemas.DeadLetter records, counted by stage and reason.
+//   - rounds.jsonl, else checkpoints/rounds.jsonl: a train stage's rounds (one
+//     processors/train.Round per line). The untrained version 0 and every published version
+//     give the gold recall of the version in use from its publication on, as served (dense
+//     or hybrid) and as the adapted dense retriever alone, plotted as step lines over time;
+//     every round is listed with its held-out check.
 //
 // Bad lines in any file are counted and shown, not fatal.
 package report

@@ -33,7 +33,7 @@ type page struct {
 // Render writes the page for d.
 func Render(w io.Writer, d *Data) error {
 	p := page{Run: d.Run, Generated: d.Generated.Format("2006-01-02 15:04:05 UTC")}
-	p.Sections = append(p.Sections, d.recallSection(), d.teacherSection(), d.throughputSection(), d.deadLetterSection())
+	p.Sections = append(p.Sections, d.recallSection(), d.versionSection(), d.teacherSection(), d.throughputSection(), d.deadLetterSection())
 	if err := pageTmpl.Execute(w, p); err != nil {
 		return fmt.Errorf("render report: %w", err)
 	}

@@ -72,6 +72,15 @@ func writeRun(t *testing.T, dir string) {
 		dls = append(dls, string(b))
 	}
 	write("dead-letters.jsonl", dls...)
+	round := func(sec, cand int, pub bool, r1, d1 float64) string {
+		b, _ := json.Marshal(map[string]any{"time": t0.Add(time.Duration(sec) * time.Second), "candidate_version": cand, "published": pub,
+			"method": "hybrid", "records": 30 * cand, "held_out": 4 * cand, "held_out_metrics": map[string]float64{"teacher_hit@1": 0.5, "teacher_hit@5": 0.7, "teacher_hit@20": 0.9},
+			"eval":       map[string]float64{"gold_recall@1": r1, "gold_recall@5": r1 + 0.1, "gold_recall@20": r1 + 0.15},
+			"eval_dense": map[string]float64{"gold_recall@1": d1, "gold_recall@5": d1 + 0.1, "gold_recall@20": d1 + 0.2}})
+		return string(b)
+	}
+	write("rounds.jsonl", round(0, 0, true, 0.6, 0.4), round(20, 1, true, 0.66, 0.45), round(40, 2, false, 0.6, 0.5),
+		`{"time": "not a time"}`, round(60, 2, true, 0.7, 0.48))
 }
 
 func render(t *testing.T, dir string) string {
@@ -126,6 +135,14 @@ func TestLoadComputesStatistics(t *testing.T) {
 	if d.DeadLetters[0] != (DeadLetterCount{"retrieve", "broken_json", 3}) {
 		t.Errorf("dead letters %+v", d.DeadLetters)
 	}
+	// versions: v0, v1 and v2 published (the unpublished candidate adds no point)
+	if len(d.Rounds) != 4 || d.RoundsSrc.Bad != 1 {
+		t.Fatalf("rounds %d, bad %d", len(d.Rounds), d.RoundsSrc.Bad)
+	}
+	h := VersionHistory(d.Rounds)
+	if len(h) != 3 || h[1].Version != 1 || h[2].Version != 2 || h[2].Recall["hybrid gold_recall@1"] != 0.7 || math.Abs(h[0].Recall["dense gold_recall@20"]-0.6) > 1e-12 {
+		t.Errorf("history %+v", h)
+	}
 }
 
 func TestThroughputRestart(t *testing.T) {
@@ -143,7 +160,7 @@ func TestMissingAndBrokenFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"eval-*.json not found", "scored.jsonl not found", "metrics.jsonl not found", "No dead-letters.jsonl"} {
+	for _, want := range []string{"eval-*.json not found", "scored.jsonl not found", "metrics.jsonl not found", "No dead-letters.jsonl", "rounds.jsonl not found"} {
 		if !strings.Contains(string(html), want) {
 			t.Errorf("empty run: page lacks %q", want)
 		}
@@ -151,7 +168,7 @@ func TestMissingAndBrokenFiles(t *testing.T) {
 	if strings.Contains(string(html), "<svg") {
 		t.Error("empty run drew a plot")
 	}
-	for _, name := range []string{"scored.jsonl", "metrics.jsonl", "dead-letters.jsonl", "eval-x.json"} {
+	for _, name := range []string{"scored.jsonl", "metrics.jsonl", "dead-letters.jsonl", "eval-x.json", "rounds.jsonl"} {
 		_ = os.WriteFile(filepath.Join(dir, name), []byte("{not json\n\x00\xff\n[]\n"), 0o644)
 	}
 	if _, err := os.ReadFile(render(t, dir)); err != nil {
@@ -183,7 +200,7 @@ func chromium(t *testing.T, args ...string) (string, string) {
 	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--user-data-dir=" + t.TempDir(), "--enable-logging=stderr", "--v=0",
-		"--window-size=1400,2200", "--force-device-scale-factor=1", "--hide-scrollbars"}
+		"--window-size=1400,3000", "--force-device-scale-factor=1", "--hide-scrollbars"}
 	cmd := exec.CommandContext(t.Context(), bin, append(base, args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -227,7 +244,7 @@ func TestRendersInChromium(t *testing.T) {
 	if len(lay.Errors) > 0 {
 		t.Errorf("page errors: %v", lay.Errors)
 	}
-	for _, id := range []string{"plot-recall", "plot-entropy", "plot-maxprob", "plot-throughput", "plot-deadletters"} {
+	for _, id := range []string{"plot-recall", "plot-versions", "plot-entropy", "plot-maxprob", "plot-throughput", "plot-deadletters"} {
 		if _, ok := lay.Plots[id]; !ok {
 			t.Errorf("plot %s missing (have %v)", id, lay.Plots)
 		}

@@ -6,20 +6,24 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 
 	"github.com/lsrflow/lsrflow/embed"
 	"github.com/lsrflow/lsrflow/evaluate"
 	"github.com/lsrflow/lsrflow/retrieval/adapter"
-	"github.com/lsrflow/lsrflow/retrieval/dense"
+	"github.com/lsrflow/lsrflow/retrieval/hybrid"
 	"github.com/lsrflow/lsrflow/schemas"
 )
 
-// EvalQuery is an evaluation question with its gold document ids.
+// EvalQuery is an evaluation question with its gold document ids, or a held-out training
+// query with the passages its teacher preferred.
 type EvalQuery struct {
 	ID, Question string
 	GoldDocIDs   []string
+	// Relevant are the teacher's preferred passages of a held-out training record.
+	Relevant []string
 }
 
 // ReadEvalQueries reads a FlashRAG dataset file; questions without gold_doc_ids are dropped
@@ -55,77 +59,46 @@ func ReadEvalQueries(path string) ([]EvalQuery, int, error) {
 	return out, dropped, nil
 }
 
-// SearchFunc returns the ids of the top k passages of each (already adapted) query vector.
-type SearchFunc func(ctx context.Context, vecs [][]float32, k int) ([][]string, error)
-
-// DenseSearch searches the FAISS index of r (which must have no adapter of its own).
-func DenseSearch(r *dense.Retriever) SearchFunc {
-	return func(ctx context.Context, vecs [][]float32, k int) ([][]string, error) {
-		res, err := r.SearchVectors(ctx, vecs, k)
-		if err != nil {
-			return nil, err
-		}
-		out := make([][]string, len(res))
-		for i, ps := range res {
-			for _, p := range ps {
-				out[i] = append(out[i], p.ID)
-			}
-		}
-		return out, nil
-	}
+// DenseSearcher searches the dense index with query vectors the caller embedded and adapted
+// (a dense.Retriever without an adapter of its own satisfies it; one batched FAISS call).
+type DenseSearcher interface {
+	SearchVectors(ctx context.Context, vecs [][]float32, k int) ([][]schemas.Passage, error)
 }
 
-// ExactSearch scans the index's rows of p by inner product in float64.
-func ExactSearch(p *Passages) SearchFunc {
-	return func(ctx context.Context, vecs [][]float32, k int) ([][]string, error) {
-		out := make([][]string, len(vecs))
-		type hit struct {
-			row int
-			s   float64
-		}
-		hits := make([]hit, p.Corpus)
-		for i, v := range vecs {
-			for r := range p.Corpus {
-				row := p.Vecs[r*p.D : (r+1)*p.D]
-				var s float64
-				for j, x := range row {
-					s += x * float64(v[j])
-				}
-				hits[r] = hit{r, s}
-			}
-			sort.Slice(hits, func(a, b int) bool {
-				if hits[a].s != hits[b].s {
-					return hits[a].s > hits[b].s
-				}
-				return hits[a].row < hits[b].row
-			})
-			for _, h := range hits[:min(k, len(hits))] {
-				out[i] = append(out[i], p.IDs[h.row])
-			}
-		}
-		return out, nil
-	}
-}
-
-// Evaluator measures gold-document recall@k of an adapter on fixed evaluation questions.
+// Evaluator measures a query adapter on fixed questions with whole-corpus retrieval through
+// the index, as the served retriever ranks: dense alone, or fused with the lexical lists
+// (fetched once: they do not change with the adapter). Metrics are gold_recall@k (the
+// fraction of a question's gold_doc_ids in the top k) over questions with gold ids, and
+// teacher_hit@k (whether the top k holds a passage the teacher preferred) over held-out
+// training records.
 type Evaluator struct {
 	Queries []EvalQuery
 	Ks      []int
-	search  SearchFunc
+	dense   DenseSearcher
 	qvecs   [][]float32
+	lex     [][]schemas.Passage
 }
 
 // DefaultKs are the recall cutoffs reported.
 var DefaultKs = []int{1, 5, 20}
 
-// NewEvaluator embeds the questions once with emb (kind Query).
-func NewEvaluator(ctx context.Context, emb embed.Embedder, qs []EvalQuery, ks []int, search SearchFunc) (*Evaluator, error) {
+// fetchFor is the hybrid over-fetch for cutoff k (hybrid.Options defaults: max(4k, 100)).
+func fetchFor(k int) int { return max(4*k, 100) }
+
+// NewEvaluator embeds the questions once with emb (kind Query) and, when lex is set, fetches
+// their lexical lists once.
+func NewEvaluator(ctx context.Context, emb embed.Embedder, qs []EvalQuery, ks []int, dense DenseSearcher, lex Lexical) (*Evaluator, error) {
 	if len(qs) == 0 {
-		return nil, errors.New("train: no evaluation questions with gold_doc_ids")
+		return nil, errors.New("train: no evaluation questions")
+	}
+	if dense == nil {
+		return nil, errors.New("train: the evaluator needs the dense index")
 	}
 	if len(ks) == 0 {
 		ks = DefaultKs
 	}
+	ks = append([]int(nil), ks...)
+	sort.Ints(ks)
 	texts := make([]string, len(qs))
 	for i, q := range qs {
 		texts[i] = q.Question
@@ -134,16 +107,54 @@ func NewEvaluator(ctx context.Context, emb embed.Embedder, qs []EvalQuery, ks []
 	if err != nil {
 		return nil, fmt.Errorf("train: embed evaluation questions: %w", err)
 	}
-	ks = append([]int(nil), ks...)
-	sort.Ints(ks)
-	return &Evaluator{Queries: qs, Ks: ks, search: search, qvecs: vecs}, nil
+	if len(vecs) != len(qs) {
+		return nil, fmt.Errorf("train: embedder returned %d vectors for %d questions", len(vecs), len(qs))
+	}
+	e := &Evaluator{Queries: qs, Ks: ks, dense: dense, qvecs: vecs}
+	if lex != nil {
+		e.lex = make([][]schemas.Passage, len(qs))
+		for i, q := range qs {
+			if e.lex[i], err = lex.Search(ctx, q.Question, fetchFor(ks[len(ks)-1])); err != nil {
+				return nil, fmt.Errorf("train: lexical search: %w", err)
+			}
+			for j := range e.lex[i] {
+				e.lex[i][j].Contents = "" // ranks need ids and scores only
+			}
+		}
+	}
+	return e, nil
 }
+
+// HasLexical reports whether the evaluator can rank as a hybrid retriever.
+func (e *Evaluator) HasLexical() bool { return e.lex != nil }
 
 // MetricName names gold-document recall at k.
 func MetricName(k int) string { return "gold_recall@" + strconv.Itoa(k) }
 
-// Eval returns gold_recall@k for each k with adapter a applied (nil: the untrained retriever).
-func (e *Evaluator) Eval(ctx context.Context, a *adapter.Linear) (map[string]float64, error) {
+// TeacherRR names the held-out mean reciprocal rank of the first passage the teacher
+// preferred (0 when none is in the top max(Ks)).
+const TeacherRR = "teacher_mrr"
+
+// TeacherRecallName names the held-out share of the teacher's preferred passages in the top
+// k: for a teacher that spreads its mass evenly over them (answer-match), the probability
+// that the top k holds the passage the teacher's distribution would pick.
+func TeacherRecallName(k int) string { return "teacher_recall@" + strconv.Itoa(k) }
+
+// HitName names the held-out teacher hit rate at k.
+func HitName(k int) string { return "teacher_hit@" + strconv.Itoa(k) }
+
+// Rank returns the top kmax passage ids of every question with adapter a (nil: none) as
+// served by sv (Method "hybrid" fuses with the lexical lists, anything else is dense).
+func (e *Evaluator) Rank(ctx context.Context, a *adapter.Linear, sv adapter.Serving, kmax int) ([][]string, error) {
+	out, err := e.rankMany(ctx, a, []adapter.Serving{sv}, kmax)
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+// rankMany ranks with one dense search for all of svs (they differ in fusion only).
+func (e *Evaluator) rankMany(ctx context.Context, a *adapter.Linear, svs []adapter.Serving, kmax int) ([][][]string, error) {
 	vecs := e.qvecs
 	if a != nil {
 		vecs = make([][]float32, len(e.qvecs))
@@ -151,31 +162,114 @@ func (e *Evaluator) Eval(ctx context.Context, a *adapter.Linear) (map[string]flo
 			vecs[i] = a.Apply(v)
 		}
 	}
-	kmax := e.Ks[len(e.Ks)-1]
-	res, err := e.search(ctx, vecs, kmax)
+	fetch := kmax
+	opts := make([]hybrid.Options, len(svs))
+	for j, sv := range svs {
+		if sv.Method != hybrid.Method {
+			continue
+		}
+		if e.lex == nil {
+			return nil, errors.New("train: hybrid evaluation needs the lexical retriever")
+		}
+		var err error
+		if opts[j], err = adapter.FusionOptions(sv); err != nil {
+			return nil, err
+		}
+		fetch = fetchFor(kmax)
+	}
+	res, err := e.dense.SearchVectors(ctx, vecs, fetch)
 	if err != nil {
 		return nil, err
 	}
-	m := map[string]float64{}
-	for _, k := range e.Ks {
-		var s float64
-		for i, q := range e.Queries {
-			s += evaluate.GoldRecallAt(res[i], q.GoldDocIDs, k)
+	out := make([][][]string, len(svs))
+	for j, sv := range svs {
+		out[j] = make([][]string, len(res))
+		for i, ps := range res {
+			if sv.Method == hybrid.Method {
+				ps = hybrid.Fuse(e.lex[i], ps, kmax, opts[j])
+			}
+			ids := make([]string, 0, min(kmax, len(ps)))
+			for _, p := range ps[:min(kmax, len(ps))] {
+				ids = append(ids, p.ID)
+			}
+			out[j][i] = ids
 		}
-		m[MetricName(k)] = s / float64(len(e.Queries))
 	}
-	return m, nil
+	return out, nil
 }
 
-// NotWorse reports whether cand is at least as good as cur: no cutoff drops by more than tol
-// and the mean over cutoffs does not drop at all. A nil cur is always beaten.
-func NotWorse(cand, cur map[string]float64, ks []int, tol float64) bool {
+// Eval returns the metrics of adapter a (nil: the untrained retriever) served as sv.
+func (e *Evaluator) Eval(ctx context.Context, a *adapter.Linear, sv adapter.Serving) (map[string]float64, error) {
+	ms, err := e.EvalFusions(ctx, a, []adapter.Serving{sv})
+	if err != nil {
+		return nil, err
+	}
+	return ms[0], nil
+}
+
+// EvalFusions is Eval for several ways of serving the same adapter (one dense search).
+func (e *Evaluator) EvalFusions(ctx context.Context, a *adapter.Linear, svs []adapter.Serving) ([]map[string]float64, error) {
+	all, err := e.rankMany(ctx, a, svs, e.Ks[len(e.Ks)-1])
+	if err != nil {
+		return nil, err
+	}
+	out := make([]map[string]float64, len(svs))
+	for j, res := range all {
+		out[j] = e.score(res)
+	}
+	return out, nil
+}
+
+func (e *Evaluator) score(res [][]string) map[string]float64 {
+	m := map[string]float64{}
+	var nGold, nRel int
+	for i, q := range e.Queries {
+		if len(q.GoldDocIDs) > 0 {
+			nGold++
+			for _, k := range e.Ks {
+				m[MetricName(k)] += evaluate.GoldRecallAt(res[i], q.GoldDocIDs, k)
+			}
+		}
+		if len(q.Relevant) > 0 {
+			nRel++
+			for _, k := range e.Ks {
+				r := evaluate.GoldRecallAt(res[i], q.Relevant, k)
+				if r > 0 {
+					m[HitName(k)]++
+				}
+				m[TeacherRecallName(k)] += r
+			}
+			for r, id := range res[i] {
+				if slices.Contains(q.Relevant, id) {
+					m[TeacherRR] += 1 / float64(r+1)
+					break
+				}
+			}
+		}
+	}
+	for _, k := range e.Ks {
+		if nGold > 0 {
+			m[MetricName(k)] /= float64(nGold)
+		}
+		if nRel > 0 {
+			m[HitName(k)] /= float64(nRel)
+			m[TeacherRecallName(k)] /= float64(nRel)
+		}
+	}
+	if nRel > 0 {
+		m[TeacherRR] /= float64(nRel)
+	}
+	return m
+}
+
+// NotWorse reports whether cand is at least as good as cur on the named metrics: none drops
+// by more than tol and their mean does not drop at all. A nil cur is always beaten.
+func NotWorse(cand, cur map[string]float64, names []string, tol float64) bool {
 	if cur == nil {
 		return true
 	}
 	var dc, du float64
-	for _, k := range ks {
-		n := MetricName(k)
+	for _, n := range names {
 		if cand[n] < cur[n]-tol {
 			return false
 		}
@@ -183,4 +277,13 @@ func NotWorse(cand, cur map[string]float64, ks []int, tol float64) bool {
 		du += cur[n]
 	}
 	return dc >= du-1e-12
+}
+
+// Names returns the metric names of kind (MetricName or HitName) at ks.
+func Names(kind func(int) string, ks []int) []string {
+	out := make([]string, len(ks))
+	for i, k := range ks {
+		out[i] = kind(k)
+	}
+	return out
 }

@@ -24,10 +24,13 @@ func (g *LeakGuard) Add(id, question string) {
 	}
 }
 
-// AddDataset records every example of ds.
+// AddDataset records every query ds was ever given (evicted ones too).
 func (g *LeakGuard) AddDataset(ds *Dataset) {
-	for _, e := range ds.Examples {
-		g.Add(e.ID, e.Question)
+	for id := range ds.trained {
+		g.ids[id] = true
+	}
+	for h := range ds.hashes {
+		g.hashes[h] = true
 	}
 }
 

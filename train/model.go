@@ -6,11 +6,22 @@ import (
 )
 
 // Params are the trainable parameters: Delta (d×d, row-major) when Rank is 0, else U and V
-// (d×r each, row-major) with W = I + U Vᵀ.
+// (d×r each, row-major) with W = I + U Vᵀ; and, when the lexical weight of a hybrid
+// retriever is learned, LogLex = [log λ] (λ = exp(LogLex[0]) > 0 weighs the normalized
+// lexical score against the dense one; see Objective).
 type Params struct {
 	D, Rank int
 	Delta   []float64
 	U, V    []float64
+	LogLex  []float64
+}
+
+// LexWeight is λ (0 when the lexical weight is not a parameter).
+func (p *Params) LexWeight() float64 {
+	if len(p.LogLex) == 0 {
+		return 0
+	}
+	return math.Exp(p.LogLex[0])
 }
 
 // NewParams returns parameters with W = I. Low-rank U is drawn from N(0, 0.01²) with rng.
@@ -29,12 +40,16 @@ func NewParams(d, rank int, rng *rand.Rand) *Params {
 	return p
 }
 
-// Vector returns the flat parameter vector (aliases the params: writes change them).
+// vectors returns the parameter blocks in flat order (aliases the params: writes change them).
 func (p *Params) vectors() [][]float64 {
-	if p.Rank == 0 {
-		return [][]float64{p.Delta}
+	out := [][]float64{p.Delta}
+	if p.Rank != 0 {
+		out = [][]float64{p.U, p.V}
 	}
-	return [][]float64{p.U, p.V}
+	if p.LogLex != nil {
+		out = append(out, p.LogLex)
+	}
+	return out
 }
 
 // Len is the number of parameters.
@@ -81,6 +96,9 @@ func (p *Params) Clone() *Params {
 	if p.U == nil {
 		c.U, c.V = nil, nil
 	}
+	if p.LogLex != nil {
+		c.LogLex = append([]float64(nil), p.LogLex...)
+	}
 	return c
 }
 
@@ -115,19 +133,26 @@ func (p *Params) W() []float64 {
 }
 
 // Item is one query of a mini-batch: its embedding, the rows of its passage set (candidates
-// first) and the teacher distribution over them (zeros for negatives).
+// first), the teacher distribution over them (zeros for negatives) and, for a hybrid
+// retriever, each row's normalized lexical score (nil: dense only).
 type Item struct {
 	Q       []float64
 	Rows    []int32
 	Teacher []float64
+	Lex     []float64
 }
 
-// Objective is the LSR loss over a fixed mini-batch (negatives already drawn).
+// Objective is the LSR loss over a fixed mini-batch (negatives already drawn). The retriever
+// score of passage p is s = (W q)·p, plus λ·lex for a hybrid retriever (Item.Lex the
+// passage's min-max normalized lexical score, hybrid.Linear's fusion), where λ is a parameter
+// (Params.LogLex) or the fixed LexWeight; P = softmax(s/γ) over the item's rows.
 type Objective struct {
-	Passages []float64 // row-major passage table, D columns
+	Passages []float32 // row-major passage table, D columns
 	D        int
 	Gamma    float64
 	L2       float64
+	// LexWeight is λ when Params.LogLex is nil (0: the lexical scores are ignored).
+	LexWeight float64
 	// Cosine scores with the normalized adapted query, (W q / ‖W q‖)·p, so that the scale of
 	// W cannot act as a temperature.
 	Cosine bool
@@ -150,6 +175,11 @@ func (o *Objective) eval(p *Params, wantGrad bool) (float64, *Params) {
 	if wantGrad {
 		gW = make([]float64, d*d)
 	}
+	lam := p.LexWeight()
+	if p.LogLex == nil {
+		lam = o.LexWeight
+	}
+	var gLogLex float64
 	z := make([]float64, d)
 	gz := make([]float64, d)
 	var logits []float64
@@ -184,7 +214,10 @@ func (o *Objective) eval(p *Params, wantGrad bool) (float64, *Params) {
 			pv := o.Passages[int(r)*d : int(r+1)*d]
 			var s float64
 			for j, x := range pv {
-				s += x * z[j]
+				s += float64(x) * z[j]
+			}
+			if it.Lex != nil {
+				s += lam * it.Lex[len(logits)]
 			}
 			s /= o.Gamma
 			logits = append(logits, s)
@@ -209,9 +242,12 @@ func (o *Objective) eval(p *Params, wantGrad bool) (float64, *Params) {
 			if g == 0 {
 				continue
 			}
+			if it.Lex != nil && p.LogLex != nil {
+				gLogLex += g * lam * it.Lex[j]
+			}
 			pv := o.Passages[int(r)*d : int(r+1)*d]
 			for k, x := range pv {
-				gz[k] += g * x
+				gz[k] += g * float64(x)
 			}
 		}
 		if o.Cosine { // z holds ẑ = W q/‖W q‖: dL/d(Wq) = (I − ẑẑᵀ) dL/dẑ / ‖W q‖
@@ -245,6 +281,9 @@ func (o *Objective) eval(p *Params, wantGrad bool) (float64, *Params) {
 		gW[i] = gW[i]/n + 2*o.L2*delta[i]
 	}
 	g := &Params{D: d, Rank: p.Rank}
+	if p.LogLex != nil {
+		g.LogLex = []float64{gLogLex / n}
+	}
 	if p.Rank == 0 {
 		g.Delta = gW
 		return loss, g

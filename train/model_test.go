@@ -7,10 +7,10 @@ import (
 	"testing"
 )
 
-func randomObjective(rng *rand.Rand, d, rows, items int, cosine bool) *Objective {
-	o := &Objective{D: d, Gamma: 0.3, L2: 0.07, Cosine: cosine, Passages: make([]float64, rows*d)}
+func randomObjective(rng *rand.Rand, d, rows, items int, cosine, lex bool) *Objective {
+	o := &Objective{D: d, Gamma: 0.3, L2: 0.07, Cosine: cosine, Passages: make([]float32, rows*d)}
 	for i := range o.Passages {
-		o.Passages[i] = rng.NormFloat64()
+		o.Passages[i] = float32(rng.NormFloat64())
 	}
 	for range items {
 		it := Item{Q: make([]float64, d)}
@@ -31,24 +31,40 @@ func randomObjective(rng *rand.Rand, d, rows, items int, cosine bool) *Objective
 		for j := range it.Teacher {
 			it.Teacher[j] /= sum
 		}
+		if lex { // normalized lexical scores in [0, 1], some passages absent (0)
+			for j := range it.Rows {
+				x := 0.0
+				if j%3 != 2 {
+					x = rng.Float64()
+				}
+				it.Lex = append(it.Lex, x)
+			}
+		}
 		o.Items = append(o.Items, it)
 	}
 	return o
 }
 
 // TestGradientMatchesFiniteDifferences checks the analytic gradient against central finite
-// differences in float64, for full-rank and low-rank W, dot and cosine scores, away from W = I.
+// differences in float64, for full-rank and low-rank W, dot and cosine scores, with and
+// without a learned lexical weight (hybrid training), away from W = I.
 func TestGradientMatchesFiniteDifferences(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		rank   int
-		cosine bool
-	}{{"full", 0, false}, {"full-cosine", 0, true}, {"rank2", 2, false}, {"rank2-cosine", 2, true}} {
+		name        string
+		rank        int
+		cosine, lex bool
+		fixedLex    float64
+	}{{"full", 0, false, false, 0}, {"full-cosine", 0, true, false, 0}, {"rank2", 2, false, false, 0}, {"rank2-cosine", 2, true, false, 0},
+		{"full-lexweight", 0, false, true, 0}, {"rank2-lexweight", 2, false, true, 0}, {"full-fixed-lexweight", 0, false, true, 0.6}} {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(7, 11))
 			d := 6
-			o := randomObjective(rng, d, 12, 4, tc.cosine)
+			o := randomObjective(rng, d, 12, 4, tc.cosine, tc.lex)
 			p := NewParams(d, tc.rank, rng)
+			o.LexWeight = tc.fixedLex
+			if tc.lex && tc.fixedLex == 0 {
+				p.LogLex = []float64{math.Log(0.8)}
+			}
 			for i := range p.Len() { // move away from the identity
 				p.Set(i, p.At(i)+0.2*rng.NormFloat64())
 			}
@@ -81,7 +97,7 @@ func TestGradientMatchesFiniteDifferences(t *testing.T) {
 // never spans two queries), and KL is zero when the retriever matches the teacher.
 func TestLossIsPerQuery(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	o := randomObjective(rng, 5, 10, 3, false)
+	o := randomObjective(rng, 5, 10, 3, false, false)
 	o.L2 = 0
 	p := NewParams(5, 0, rng)
 	var sum float64
@@ -100,7 +116,7 @@ func TestLossIsPerQuery(t *testing.T) {
 	for _, r := range it.Rows {
 		var s float64
 		for j := range 5 {
-			s += o.Passages[int(r)*5+j] * q[j]
+			s += float64(o.Passages[int(r)*5+j]) * q[j]
 		}
 		logits = append(logits, s/o.Gamma)
 	}
@@ -122,29 +138,42 @@ func TestLossIsPerQuery(t *testing.T) {
 	}
 }
 
+// syntheticDataset builds n examples over a random in-memory index of rows passages.
+func syntheticDataset(t *testing.T, rng *rand.Rand, d, rows, n int) *Dataset {
+	t.Helper()
+	m := &Matrix{D: d, Data: make([]float32, rows*d)}
+	for i := range m.Data {
+		m.Data[i] = float32(rng.NormFloat64())
+	}
+	pass, err := NewPassages(m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := NewDataset(pass, nil)
+	for i := range n {
+		ex := Example{ID: string(rune('a' + i)), Q: make([]float64, d)}
+		for j := range ex.Q {
+			ex.Q[j] = rng.NormFloat64()
+		}
+		var ords []int64
+		for _, r := range rng.Perm(rows)[:4] {
+			ords = append(ords, int64(r))
+		}
+		if ex.Rows, err = pass.Acquire(ords); err != nil {
+			t.Fatal(err)
+		}
+		ex.Teacher = []float64{0.7, 0.1, 0.1, 0.1}
+		ex.best = ex.Rows[0]
+		ds.Examples = append(ds.Examples, ex)
+	}
+	return ds
+}
+
 // TestTrainingIsDeterministic: the same seed gives bit-identical parameters; another seed not.
 func TestTrainingIsDeterministic(t *testing.T) {
 	run := func(seed uint64) *Params {
-		rng := rand.New(rand.NewPCG(3, 4))
-		d, rows := 8, 40
-		pass := &Passages{D: d, Corpus: rows, Vecs: make([]float64, rows*d)}
-		for i := range pass.Vecs {
-			pass.Vecs[i] = rng.NormFloat64()
-		}
-		ds := NewDataset()
-		for i := range 30 {
-			ex := Example{ID: string(rune('a' + i)), Q: make([]float64, d)}
-			for j := range ex.Q {
-				ex.Q[j] = rng.NormFloat64()
-			}
-			for _, r := range rng.Perm(rows)[:4] {
-				ex.Rows = append(ex.Rows, int32(r))
-			}
-			ex.Teacher = []float64{0.7, 0.1, 0.1, 0.1}
-			ex.best = ex.Rows[0]
-			ds.Examples = append(ds.Examples, ex)
-		}
-		tr, err := NewTrainer(Config{Steps: 50, Batch: 8, Negatives: 5, L2: 0.01, Seed: seed}, pass, ds)
+		ds := syntheticDataset(t, rand.New(rand.NewPCG(3, 4)), 8, 40, 30)
+		tr, err := NewTrainer(Config{Steps: 50, Batch: 8, Negatives: 5, L2: 0.01, Seed: seed}, ds)
 		if err != nil {
 			t.Fatal(err)
 		}

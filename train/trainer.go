@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/lsrflow/lsrflow/retrieval/adapter"
@@ -25,6 +26,15 @@ type Config struct {
 	Seed      uint64 // seeds batches, negatives and the low-rank init
 	// Cosine scores passages against the normalized adapted query in the loss.
 	Cosine bool
+	// NegPool is the number of index passages random negatives are drawn from (default
+	// 8192; the whole corpus when it is smaller). The pool is sampled once from the seed and
+	// its vectors fetched from the index, so memory does not grow with the corpus.
+	NegPool int
+	// LearnLex learns the lexical weight λ of a hybrid retriever (hybrid.Linear fusion)
+	// together with W; the dataset needs lexical lists (Dataset.Lexical). LexInit is λ at
+	// the start (default 0.5).
+	LearnLex bool
+	LexInit  float64
 }
 
 // DefaultConfig is what the QED test measured (see train/qed_test.go).
@@ -53,6 +63,12 @@ func (c Config) WithDefaults() Config {
 	if c.Negatives < 0 {
 		c.Negatives = 0
 	}
+	if c.NegPool == 0 {
+		c.NegPool = 8192
+	}
+	if c.LexInit == 0 {
+		c.LexInit = 0.5
+	}
 	return c
 }
 
@@ -69,6 +85,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("train: l2 must be a finite number >= 0, got %v", c.L2)
 	case c.Rank < 0:
 		return fmt.Errorf("train: rank must be >= 0, got %d", c.Rank)
+	case c.NegPool < 0:
+		return fmt.Errorf("train: the negative pool must be >= 0, got %d", c.NegPool)
+	case c.LearnLex && c.Cosine:
+		return errors.New("train: a learned lexical weight needs dot-product scores (not cosine): the served hybrid adds it to the raw dense score")
+	case c.LearnLex && (!(c.LexInit > 0) || math.IsInf(c.LexInit, 0)):
+		return fmt.Errorf("train: the initial lexical weight must be a finite number > 0, got %v", c.LexInit)
 	}
 	return nil
 }
@@ -80,35 +102,88 @@ func (c Config) Hyper() map[string]float64 {
 		inb = 0
 	}
 	return map[string]float64{"batch": float64(c.Batch), "lr": c.LR, "gamma": c.Gamma, "l2": c.L2,
-		"negatives": float64(c.Negatives), "in_batch": inb, "rank": float64(c.Rank), "cosine": b2f(c.Cosine)}
+		"negatives": float64(c.Negatives), "in_batch": inb, "rank": float64(c.Rank), "cosine": b2f(c.Cosine),
+		"neg_pool": float64(c.NegPool), "learn_lex": b2f(c.LearnLex), "lex_init": c.LexInit}
 }
 
 // Trainer owns the parameters, the optimizer and the sampling state. It is not safe for
 // concurrent use.
 type Trainer struct {
-	Cfg       Config
-	Pass      *Passages
-	Data      *Dataset
-	Params    *Params
+	Cfg    Config
+	Data   *Dataset
+	Params *Params
+	// LexWeight is the fixed lexical weight of the hybrid the loss scores with when it is
+	// not learned (0: a dense-only loss). Set it between Train calls (e.g. to a weight tuned
+	// on held-out queries): the adapter then learns to complement BM25 as it will be fused.
+	LexWeight float64
 	StepsDone int
 	LastLoss  float64
 	opt       *Adam
+	src       *rand.PCG
 	rng       *rand.Rand
 	perm      []int
 	pos       int
+	pool      []int32 // rows of the random-negative pool
 }
 
-// NewTrainer starts at W = I.
-func NewTrainer(cfg Config, pass *Passages, data *Dataset) (*Trainer, error) {
+// NewTrainer starts at W = I (and λ = LexInit when it is learned), drawing the negative pool
+// from the index behind data's passages.
+func NewTrainer(cfg Config, data *Dataset) (*Trainer, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if pass == nil || data == nil || pass.D <= 0 {
-		return nil, errors.New("train: passages and a dataset are required")
+	if data == nil || data.pass == nil || data.pass.D <= 0 {
+		return nil, errors.New("train: a dataset over passage vectors is required")
 	}
-	rng := rand.New(rand.NewPCG(cfg.Seed, 0x6c7372666c6f77))
-	return &Trainer{Cfg: cfg, Pass: pass, Data: data, Params: NewParams(pass.D, cfg.Rank, rng), opt: NewAdam(cfg.LR), rng: rng}, nil
+	if cfg.LearnLex && !data.HasLexical() {
+		return nil, errors.New("train: learning the lexical weight needs lexical lists (a hybrid index)")
+	}
+	src := rand.NewPCG(cfg.Seed, 0x6c7372666c6f77)
+	rng := rand.New(src)
+	t := &Trainer{Cfg: cfg, Data: data, Params: NewParams(data.pass.D, cfg.Rank, rng), opt: NewAdam(cfg.LR), src: src, rng: rng}
+	if cfg.LearnLex {
+		t.Params.LogLex = []float64{math.Log(cfg.LexInit)}
+	}
+	if cfg.Negatives > 0 {
+		rows, err := data.pass.Acquire(samplePool(rng, data.pass.Corpus, cfg.NegPool))
+		if err != nil {
+			return nil, err
+		}
+		t.pool = rows
+	}
+	return t, nil
+}
+
+// samplePool draws min(n, size) distinct ordinals of [0, n) (Floyd's algorithm), sorted.
+func samplePool(rng *rand.Rand, n, size int) []int64 {
+	if size >= n {
+		out := make([]int64, n)
+		for i := range out {
+			out[i] = int64(i)
+		}
+		return out
+	}
+	in := make(map[int64]bool, size)
+	out := make([]int64, 0, size)
+	for j := n - size; j < n; j++ {
+		v := int64(rng.IntN(j + 1))
+		if in[v] {
+			v = int64(j)
+		}
+		in[v] = true
+		out = append(out, v)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Close releases the negative pool's rows.
+func (t *Trainer) Close() {
+	if t.pool != nil {
+		t.Data.pass.Release(t.pool)
+		t.pool = nil
+	}
 }
 
 // nextBatch returns the example indices of the next mini-batch (epochs of shuffled order; a
@@ -129,6 +204,7 @@ func (t *Trainer) nextBatch() []int {
 func (t *Trainer) Batch() []Item {
 	idx := t.nextBatch()
 	items := make([]Item, len(idx))
+	lex := (t.Params.LogLex != nil || t.LexWeight > 0) && t.Data.HasLexical()
 	for bi, ei := range idx {
 		ex := &t.Data.Examples[ei]
 		rows := append(make([]int32, 0, len(ex.Rows)+t.Cfg.Negatives+len(idx)), ex.Rows...)
@@ -137,9 +213,9 @@ func (t *Trainer) Batch() []Item {
 		for _, r := range ex.Rows {
 			in[r] = true
 		}
-		if c := t.Pass.Corpus; c > 0 {
+		if len(t.pool) > 0 {
 			for k, tries := 0, 0; k < t.Cfg.Negatives && tries < 4*t.Cfg.Negatives; tries++ {
-				r := int32(t.rng.IntN(c))
+				r := t.pool[t.rng.IntN(len(t.pool))]
 				if in[r] {
 					continue
 				}
@@ -161,14 +237,22 @@ func (t *Trainer) Batch() []Item {
 				rows, teach = append(rows, r), append(teach, 0)
 			}
 		}
-		items[bi] = Item{Q: ex.Q, Rows: rows, Teacher: teach}
+		it := Item{Q: ex.Q, Rows: rows, Teacher: teach}
+		if lex {
+			it.Lex = make([]float64, len(rows))
+			for j, r := range rows {
+				it.Lex[j] = t.Data.LexScore(ei, r)
+			}
+		}
+		items[bi] = it
 	}
 	return items
 }
 
 // Objective returns the loss over items.
 func (t *Trainer) Objective(items []Item) *Objective {
-	return &Objective{Passages: t.Pass.Vecs, D: t.Pass.D, Gamma: t.Cfg.Gamma, L2: t.Cfg.L2, Cosine: t.Cfg.Cosine, Items: items}
+	p := t.Data.pass
+	return &Objective{Passages: p.Vecs(), D: p.D, Gamma: t.Cfg.Gamma, L2: t.Cfg.L2, Cosine: t.Cfg.Cosine, LexWeight: t.LexWeight, Items: items}
 }
 
 // Train runs steps optimizer steps (ctx is checked between steps).
@@ -200,6 +284,8 @@ type CheckpointInfo struct {
 	EvalOverlap  int
 	Metrics      map[string]float64
 	Baseline     map[string]float64
+	// Serving names the retriever the adapter is trained for and its fusion weights.
+	Serving adapter.Serving
 }
 
 // Adapter returns the current parameters as an adapter with full checkpoint metadata.
@@ -211,7 +297,8 @@ func (t *Trainer) Adapter(ci CheckpointInfo) (*adapter.Linear, error) {
 		Hyper: t.Cfg.Hyper(), Metrics: ci.Metrics, Baseline: ci.Baseline, EvalSet: ci.EvalSet, EvalOverlap: ci.EvalOverlap,
 		TrainIDs: ids, TrainQuestionHashes: hashes, TrainDigest: digest, Created: time.Now().UTC(),
 	}
-	return adapter.NewLinear(t.Pass.D, t.Params.W(), meta)
+	meta.Serving = ci.Serving
+	return adapter.NewLinear(t.Data.pass.D, t.Params.W(), meta)
 }
 
 func b2f(b bool) float64 {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -73,8 +74,12 @@ writes one line per query, in input order:
   {"id","question","golden_answers","gold_doc_ids"?,"docs":[{"id","contents","score"}]}
 with docs best first. --method dense needs an index built with --embedder; hybrid fuses
 BM25 and dense (over-fetching 4k, at least 100, from each) by reciprocal rank (--fusion rrf,
-k=60) or by the sum of min-max normalized scores (--fusion sum). Measured on qed/test with
+k=60), by the sum of min-max normalized scores (--fusion sum), or by the raw dense score plus
+--lexical-weight times the normalized BM25 score (--fusion linear). Measured on qed/test with
 GloVe: plain sum beats BM25 at @5/@20; rrf needs --dense-weight 0.1 (tuned on qed/train).
+--adapter applies a query adapter (lsrflow train) to the dense side of dense or hybrid
+retrieval; a checkpoint trained for a hybrid brings its fusion and weights unless --fusion
+or a weight flag is given.
 Bad query lines are dead-lettered (default: R.dead-letters.jsonl next to
 --out), counted and skipped; the command still exits 0.`)
 	index := f.String("index", "", "index directory (built by lsrflow index)")
@@ -86,9 +91,10 @@ Bad query lines are dead-lettered (default: R.dead-letters.jsonl next to
 	workers := f.Int("workers", 2, "concurrent searches")
 	batch := f.Int("batch-size", 512, "queries per search call for dense and hybrid (FAISS multiplies a batch as one matrix)")
 	maxLine := f.Int("max-line-bytes", 1<<20, "longest accepted query line; longer ones are dead-lettered")
-	fusion := f.String("fusion", "sum", "hybrid fusion: sum (min-max normalized scores; the better one on QED) or rrf (reciprocal rank, k=60)")
-	denseW := f.Float64("dense-weight", 1, "hybrid: weight of the dense list (BM25's is 1)")
-	adapterPath := f.String("adapter", "", "dense: query adapter checkpoint (lsrflow train) applied to query embeddings")
+	fusion := f.String("fusion", "sum", "hybrid fusion: sum (min-max normalized scores; the better one on QED), rrf (reciprocal rank, k=60) or linear (raw dense score + lexical weight x normalized BM25)")
+	denseW := f.Float64("dense-weight", 1, "hybrid: weight of the dense list")
+	lexW := f.Float64("lexical-weight", 1, "hybrid: weight of the BM25 list")
+	adapterPath := f.String("adapter", "", "dense or hybrid: query adapter checkpoint (lsrflow train) applied to query embeddings")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -96,8 +102,8 @@ Bad query lines are dead-lettered (default: R.dead-letters.jsonl next to
 	if err != nil {
 		return usagef("--fusion: %v", err)
 	}
-	if !(*denseW >= 0) {
-		return usagef("--dense-weight must be >= 0")
+	if !(*denseW >= 0) || !(*lexW >= 0) {
+		return usagef("--dense-weight and --lexical-weight must be >= 0")
 	}
 	if err := f.require("index", "queries", "out"); err != nil {
 		return err
@@ -114,21 +120,18 @@ Bad query lines are dead-lettered (default: R.dead-letters.jsonl next to
 	if *dead == "" {
 		*dead = strings.TrimSuffix(*out, ".jsonl") + ".dead-letters.jsonl"
 	}
-	ix, r, err := openRetrieverWith(ctx, retrievalOpenersWith(hybrid.Options{Fusion: fu, LexicalWeight: 1, DenseWeight: *denseW}), "index", *index, *method)
+	userFusion := false
+	f.Visit(func(fl *flag.Flag) {
+		userFusion = userFusion || fl.Name == "fusion" || fl.Name == "dense-weight" || fl.Name == "lexical-weight"
+	})
+	ix, srv, err := openServing(ctx, "index", *index, *method, hybrid.Options{Fusion: fu, LexicalWeight: *lexW, DenseWeight: *denseW}, *adapterPath, userFusion)
 	if err != nil {
 		return err
 	}
 	defer ix.Close()
-	if *adapterPath != "" {
-		dr, ok := r.(*dense.Retriever)
-		if !ok {
-			return usagef("--adapter needs --method dense")
-		}
-		a, err := loadAdapterFor(*adapterPath, dr)
-		if err != nil {
-			return err
-		}
-		dr.SetAdapter(a)
+	r := srv.r
+	if srv.a != nil {
+		fmt.Fprintf(sio.err, "lsrflow retrieve: adapter %s as %s\n", srv.a.Version(), r.Info().Version)
 	}
 	st, err := retrieval.RetrieveFile(ctx, r, retrieval.RetrieveFileOptions{
 		Queries: *queries, Out: *out, DeadLetters: *dead, TopK: *topk, Workers: *workers, BatchSize: *batch,

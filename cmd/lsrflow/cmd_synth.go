@@ -27,7 +27,9 @@ All stages run in this process on the embedded transport, or on Kafka with --bro
 	corpus := f.String("corpus", "", "corpus jsonl: build the index at --index from it when missing")
 	queries := f.String("queries", "", "query file: FlashRAG dataset jsonl, or a raw query log")
 	format := f.String("queries-format", "auto", "auto, dataset or log (auto: .jsonl/.json are datasets)")
-	method := f.String("method", "bm25", "retrieval method")
+	method := f.String("method", "bm25", "retrieval method: bm25, dense or hybrid (hybrid gives the teacher candidates from both: the better training data for an adapter)")
+	fusion := f.String("fusion", "rrf", "hybrid fusion: rrf, sum or linear")
+	adapterPath := f.String("adapter", "", "query adapter checkpoint (lsrflow train) applied to the dense side of dense or hybrid retrieval")
 	topk := f.Int("topk", 20, "passages per query")
 	teacher := f.String("teacher", "answer-match", "teacher: answer-match, lsr (REPLUG LSR), upr (answerless), gen-lsr (answerless), seed (the earlier experiment's labels)")
 	temperature := f.Float64("temperature", 0, "teacher softmax temperature beta (0: the teacher's default)")
@@ -55,12 +57,17 @@ All stages run in this process on the embedded transport, or on Kafka with --bro
 	if *topk <= 0 {
 		return usagef("--topk must be positive")
 	}
+	if *adapterPath != "" {
+		if err := mustExist("adapter", *adapterPath); err != nil {
+			return err
+		}
+	}
 	if *partitions <= 0 || *retrieveConc < 0 || *teachConc <= 0 || *maxLine <= 0 {
 		return usagef("--partitions, --teach-concurrency and --max-line-bytes must be positive, --retrieve-concurrency not negative")
 	}
 	c := &pipeline.Config{
 		DatasetPath: *queries, QueriesFormat: *format, CorpusPath: *corpus, IndexPath: *index,
-		RetrievalMethod: *method, RetrievalTopK: *topk, SaveDir: *out,
+		RetrievalMethod: *method, RetrievalTopK: *topk, SaveDir: *out, Fusion: *fusion, Adapter: *adapterPath,
 		Teacher: pipeline.TeacherConfig{Method: *teacher, Temperature: *temperature, LM: *lmSpec,
 			Model: *model, Backend: *backend, Options: teacherOpts.m},
 		Brokers:    kafka.ParseBrokers(*brokers),

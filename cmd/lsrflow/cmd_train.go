@@ -2,13 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/lsrflow/lsrflow/retrieval/adapter"
+	"github.com/lsrflow/lsrflow/retrieval/bm25"
 	"github.com/lsrflow/lsrflow/retrieval/dense"
 	"github.com/lsrflow/lsrflow/schemas"
 	"github.com/lsrflow/lsrflow/sinks/jsonl"
@@ -30,22 +29,34 @@ func readScoredFile(ctx context.Context, path string) ([]schemas.Scored, error) 
 
 func runTrain(ctx context.Context, sio stdio, args []string) error {
 	def := train.DefaultConfig()
-	f := newFlags(sio, "train", "--index DIR --data scored.parquet|scored.jsonl [--data ...] --out adapter.safetensors [--eval Q.jsonl [--force]] [flags]",
+	f := newFlags(sio, "train", "--index DIR --data scored.parquet|scored.jsonl [--data ...] --out adapter.safetensors [--method auto|dense|hybrid] [--eval Q.jsonl [--force]] [flags]",
 		`Learns a linear map W on query embeddings (identity at the start; --rank r for W = I + U Vᵀ)
-with the LSR loss KL(teacher || softmax((W q)·p / gamma)) per query over its candidates plus
-random corpus and in-batch negatives, and an L2 pull of W toward the identity (Adam, seeded).
-Passages and questions are embedded with the index's dense embedder; the checkpoint is a
-safetensors file that 'lsrflow retrieve --method dense --adapter FILE' applies. Records whose
-teacher distribution is uniform (no preference) are skipped unless --keep-uniform.
+with the LSR loss KL(teacher || softmax(score / gamma)) per query over its candidates plus
+random negatives drawn from the index and in-batch negatives, and an L2 pull of W toward the
+identity (Adam, seeded). Passage vectors are read from the FAISS index (never re-embedded):
+memory follows the training records, not the corpus. The checkpoint is a safetensors file that
+'lsrflow retrieve --adapter FILE' applies.
+
+The adapter is trained for the retriever that will serve it (--method; auto: hybrid when the
+index has BM25 and a dense index, else dense). For hybrid the score is
+lexical_weight * (min-max normalized BM25 score) + (W q)·p (hybrid fusion "linear"), and the
+lexical weight is learned with W, then tuned on held-out training queries (--holdout: a fixed
+share of the training queries, chosen by a hash of the query id, never trained on) by their
+teacher hit rate. The checkpoint records the method, the fusion, the weights and which data
+chose them. Records whose teacher distribution is uniform (no preference) are skipped unless
+--keep-uniform.
 
 With --eval (a FlashRAG dataset with gold_doc_ids) it prints gold-document recall@1/5/20 before
-and after training (whole-corpus retrieval). Evaluation questions that were training questions
+and after training (whole-corpus retrieval; for hybrid also BM25 alone and the adapted dense
+retriever alone). Evaluation questions decide nothing. Those that were training questions
 (same id, or same normalized question) are refused unless --force; the overlap is always
 reported and recorded in the checkpoint.`)
 	index := f.String("index", "", "index directory with a dense entry (lsrflow index --embedder ...)")
 	var data listFlag
 	f.Var(&data, "data", "scored records: .parquet or .jsonl (repeatable, or comma-separated)")
 	out := f.String("out", "", "output checkpoint (.safetensors)")
+	method := f.String("method", "auto", "retriever the adapter is trained for: auto (hybrid when the index has BM25), dense or hybrid")
+	holdout := f.Float64("holdout", 0.1, "hybrid: share of training queries held out to tune the lexical weight (0: none; dense trains on all)")
 	evalPath := f.String("eval", "", "evaluation questions (FlashRAG jsonl with gold_doc_ids)")
 	force := f.Bool("force", false, "evaluate even when evaluation questions were training questions")
 	denseName := f.String("dense", "", "dense entry name when the index has several")
@@ -53,12 +64,13 @@ reported and recorded in the checkpoint.`)
 	batch := f.Int("batch", def.Batch, "queries per mini-batch")
 	lr := f.Float64("lr", def.LR, "Adam learning rate")
 	gamma := f.Float64("gamma", def.Gamma, "retriever softmax temperature")
-	negs := f.Int("negatives", def.Negatives, "random corpus negatives per query (0: none)")
+	negs := f.Int("negatives", def.Negatives, "random negatives per query, drawn from a pool of index passages (0: none)")
+	negPool := f.Int("neg-pool", 8192, "index passages the random negatives are drawn from (vectors read from the index once)")
 	noInBatch := f.Bool("no-in-batch", false, "disable in-batch negatives")
 	l2 := f.Float64("l2", def.L2, "weight of the pull ||W - I||^2 toward the identity")
 	seed := f.Uint64("seed", def.Seed, "random seed (batches, negatives, low-rank init)")
 	rank := f.Int("rank", 0, "0: full d×d W; r > 0: W = I + U Vᵀ of rank r")
-	cosine := f.Bool("cosine", def.Cosine, "score normalized adapted queries in the loss")
+	cosine := f.Bool("cosine", def.Cosine, "score normalized adapted queries in the loss (dense only)")
 	keepUniform := f.Bool("keep-uniform", false, "keep records whose teacher distribution is uniform")
 	version := f.Int("version", 0, "checkpoint version (default: the existing --out's version + 1, else 1)")
 	if err := f.parse(args); err != nil {
@@ -80,11 +92,17 @@ reported and recorded in the checkpoint.`)
 			return err
 		}
 	}
-	if *negs < 0 || *steps < 0 || *batch <= 0 || *rank < 0 {
-		return usagef("--negatives, --steps and --rank must be >= 0 and --batch > 0")
+	if *negs < 0 || *steps < 0 || *batch <= 0 || *rank < 0 || *negPool < 0 {
+		return usagef("--negatives, --neg-pool, --steps and --rank must be >= 0 and --batch > 0")
+	}
+	if !(*holdout >= 0 && *holdout < 1) {
+		return usagef("--holdout must be in [0, 1)")
+	}
+	if *method != "auto" && *method != "dense" && *method != "hybrid" {
+		return usagef("--method %q: want auto, dense or hybrid", *method)
 	}
 	cfg := train.Config{Steps: *steps, Batch: *batch, LR: *lr, Gamma: *gamma, L2: *l2, Negatives: *negs, NoInBatch: *noInBatch,
-		Rank: *rank, Seed: *seed, Cosine: *cosine}
+		Rank: *rank, Seed: *seed, Cosine: *cosine, NegPool: *negPool}
 	if cfg.Negatives == 0 {
 		cfg.Negatives = -1 // WithDefaults: negative means none
 	}
@@ -102,6 +120,21 @@ reported and recorded in the checkpoint.`)
 	base := r.(*dense.Retriever)
 	defer base.Close()
 	emb := base.Embedder()
+	var lex train.Lexical
+	switch {
+	case *method == "hybrid" && ix.Manifest.BM25 == nil:
+		return usagef("--method hybrid: the index %s has no BM25 (lsrflow index builds it by default)", *index)
+	case *method == "hybrid" || (*method == "auto" && ix.Manifest.BM25 != nil):
+		l, err := bm25.Open(ctx, ix)
+		if err != nil {
+			return err
+		}
+		lex = train.LexicalIDs{Index: l.(*bm25.Retriever).Index(), Docs: ix.Docs}
+		if cfg.Cosine {
+			return usagef("--cosine trains a dense retriever; use --method dense")
+		}
+		cfg.LearnLex = true
+	}
 
 	var recs []schemas.Scored
 	for _, d := range data {
@@ -112,23 +145,7 @@ reported and recorded in the checkpoint.`)
 		fmt.Fprintf(sio.out, "data %s: %d records\n", d, len(rs))
 		recs = append(recs, rs...)
 	}
-	t0 := time.Now()
-	pass, err := train.EmbedCorpus(ctx, emb, ix.Docs)
-	if err != nil {
-		return err
-	}
-	ds := train.NewDataset()
-	ds.KeepUniform = *keepUniform
-	if _, err := ds.Add(ctx, emb, pass, recs); err != nil {
-		return err
-	}
-	fmt.Fprintf(sio.out, "training examples: %d (skipped: %v); %d passages embedded in %.1fs\n", ds.Len(), ds.Skipped, pass.Len(), time.Since(t0).Seconds())
-	if ds.Len() == 0 {
-		return errors.New("no usable training records (all uniform, invalid or duplicate?)")
-	}
-
-	var ev *train.Evaluator
-	var before map[string]float64
+	var evalQs []train.EvalQuery
 	overlap := 0
 	if *evalPath != "" {
 		qs, dropped, err := train.ReadEvalQueries(*evalPath)
@@ -149,24 +166,8 @@ reported and recorded in the checkpoint.`)
 		if dropped > 0 {
 			fmt.Fprintf(sio.err, "lsrflow train: %d evaluation lines without gold_doc_ids skipped\n", dropped)
 		}
-		if ev, err = train.NewEvaluator(ctx, emb, qs, nil, train.DenseSearch(base)); err != nil {
-			return err
-		}
-		if before, err = ev.Eval(ctx, nil); err != nil {
-			return err
-		}
+		evalQs = qs
 	}
-
-	tr, err := train.NewTrainer(cfg, pass, ds)
-	if err != nil {
-		return usagef("%v", err)
-	}
-	t1 := time.Now()
-	if err := tr.Train(ctx, tr.Cfg.Steps); err != nil {
-		return err
-	}
-	fmt.Fprintf(sio.out, "trained %d steps of %d in %.1fs, last batch loss %.4f\n", tr.StepsDone, tr.Cfg.Batch, time.Since(t1).Seconds(), tr.LastLoss)
-
 	v := *version
 	if v <= 0 {
 		v = 1
@@ -174,31 +175,38 @@ reported and recorded in the checkpoint.`)
 			v = old.Meta.Version + 1
 		}
 	}
-	ci := train.CheckpointInfo{Version: v, BaseEmbedder: emb.Name(), EvalSet: *evalPath, EvalOverlap: overlap, Baseline: before}
+	ci := train.CheckpointInfo{Version: v, BaseEmbedder: emb.Name(), EvalSet: *evalPath, EvalOverlap: overlap}
 	if e, ok := ix.Manifest.DenseByName(*denseName); ok {
 		ci.IndexVersion = e.Version
 	}
-	a, err := tr.Adapter(ci)
+	res, err := train.Fit(ctx, recs, train.FitOptions{Config: cfg, Embedder: emb, Vectors: base.Index(), Docs: ix.Docs,
+		Dense:   train.DenseIDs{Index: base.Index(), Docs: ix.Docs},
+		Lexical: lex, HoldOut: *holdout, KeepUniform: *keepUniform, Eval: evalQs, Info: ci,
+		Progress: func(format string, a ...any) { fmt.Fprintf(sio.out, format+"\n", a...) }})
 	if err != nil {
 		return err
 	}
-	if ev != nil {
-		if ci.Metrics, err = ev.Eval(ctx, a); err != nil {
-			return err
-		}
-		if a, err = tr.Adapter(ci); err != nil {
-			return err
-		}
-		fmt.Fprintf(sio.out, "gold recall on %s (%d questions):\n", *evalPath, len(ev.Queries))
-		for _, k := range ev.Ks {
+	sv := res.Serving
+	if sv.Method == "hybrid" {
+		fmt.Fprintf(sio.out, "serving: hybrid, fusion linear, lexical weight %.3g (learned %.3g); weights from %s\n", sv.LexicalWeight, res.Learned, sv.WeightsFrom)
+	} else {
+		fmt.Fprintln(sio.out, "serving: dense")
+	}
+	if res.After != nil {
+		fmt.Fprintf(sio.out, "gold recall on %s (%d questions), whole-corpus retrieval:\n", *evalPath, len(evalQs))
+		for _, k := range train.DefaultKs {
 			n := train.MetricName(k)
-			fmt.Fprintf(sio.out, "  @%-3d before %.3f  after %.3f  (%+.3f)\n", k, before[n], ci.Metrics[n], ci.Metrics[n]-before[n])
+			line := fmt.Sprintf("  @%-3d before %.3f  after %.3f  (%+.3f)", k, res.Before[n], res.After[n], res.After[n]-res.Before[n])
+			if res.BM25 != nil {
+				line += fmt.Sprintf("   bm25 %.3f (%+.3f)  adapted dense alone %.3f", res.BM25[n], res.After[n]-res.BM25[n], res.DenseOnly[n])
+			}
+			fmt.Fprintln(sio.out, line)
 		}
 	}
-	if err := a.Save(*out); err != nil {
+	if err := res.Adapter.Save(*out); err != nil {
 		return err
 	}
-	fmt.Fprintf(sio.out, "adapter %s -> %s\n", a.Version(), *out)
+	fmt.Fprintf(sio.out, "adapter %s -> %s\n", res.Adapter.Version(), *out)
 	return nil
 }
 

@@ -52,6 +52,12 @@ func TestTrainAndRetrieveWithAdapter(t *testing.T) {
 	if a.Meta.Version != 1 || a.Meta.Steps != 100 || a.Meta.Seed != 3 || a.Meta.Metrics["gold_recall@5"] == 0 || len(a.Meta.TrainIDs) == 0 {
 		t.Errorf("checkpoint metadata %+v", a.Meta)
 	}
+	// the index has BM25 and a dense index: the adapter was trained for the hybrid, and says so
+	sv := a.Meta.Serving
+	if sv.Method != "hybrid" || sv.Fusion != "linear" || !(sv.LexicalWeight > 0) || sv.WeightsFrom == "" ||
+		!strings.Contains(out, "serving: hybrid") || !strings.Contains(out, "bm25 ") {
+		t.Errorf("serving %+v\n%s", sv, out)
+	}
 	// a second run bumps the version
 	if code, _, errs := cli(t, "train", "--index", index, "--data", filepath.Join(synth, "scored.jsonl"), "--out", ck, "--steps", "10"); code != 0 {
 		t.Fatalf("train again: %d %s", code, errs)
@@ -72,6 +78,15 @@ func TestTrainAndRetrieveWithAdapter(t *testing.T) {
 	res := filepath.Join(dir, "r.jsonl")
 	if code, out, errs := cli(t, "retrieve", "--index", index, "--method", "dense", "--adapter", ck, "--queries", test, "--topk", "5", "--out", res); code != 0 {
 		t.Fatalf("retrieve --adapter: %d %s %s", code, out, errs)
+	}
+	// hybrid: the checkpoint's fusion and weights, unless the user names a fusion
+	code, out, errs = cli(t, "retrieve", "--index", index, "--method", "hybrid", "--adapter", ck, "--queries", test, "--topk", "5", "--out", res)
+	if code != 0 || !strings.Contains(errs, "linear(w=") || !strings.Contains(errs, "+adapter:v2-") {
+		t.Fatalf("retrieve --method hybrid --adapter: %d %s %s", code, out, errs)
+	}
+	code, out, errs = cli(t, "retrieve", "--index", index, "--method", "hybrid", "--fusion", "rrf", "--adapter", ck, "--queries", test, "--topk", "5", "--out", res)
+	if code != 0 || !strings.Contains(errs, "rrf(k=60)") {
+		t.Fatalf("retrieve --method hybrid --fusion rrf --adapter: %d %s %s", code, out, errs)
 	}
 	if code, _, errs := cli(t, "retrieve", "--index", index, "--method", "bm25", "--adapter", ck, "--queries", test, "--out", res); code != 2 || !strings.Contains(errs, "--method dense") {
 		t.Fatalf("retrieve --adapter with bm25: %d %s", code, errs)

@@ -56,7 +56,7 @@ func trainMetrics(reg prometheus.Registerer) func(ptrain.Round) {
 	loss := prometheus.NewGauge(prometheus.GaugeOpts{Name: "lsrflow_train_loss", Help: "Loss of the last training round, KL(teacher || retriever)."})
 	steps := prometheus.NewCounter(prometheus.CounterOpts{Name: "lsrflow_train_steps_total", Help: "Optimizer steps."})
 	rounds := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lsrflow_train_rounds_total", Help: "Training rounds, by whether the candidate was published."}, []string{"published"})
-	recall := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lsrflow_train_candidate_metric", Help: "Held-out metrics of the last round's candidate adapter."}, []string{"metric"})
+	recall := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lsrflow_train_candidate_metric", Help: "Metrics of the last round's candidate adapter: held-out training queries (teacher_hit@k) and evaluation questions (eval_gold_recall@k)."}, []string{"metric"})
 	reg.MustRegister(loss, steps, rounds, recall)
 	lastSteps := 0
 	return func(r ptrain.Round) {
@@ -70,8 +70,11 @@ func trainMetrics(reg prometheus.Registerer) func(ptrain.Round) {
 		} else {
 			rounds.WithLabelValues("false").Inc()
 		}
-		for k, v := range r.Metrics {
+		for k, v := range r.HeldOut {
 			recall.WithLabelValues(k).Set(v)
+		}
+		for k, v := range r.Eval {
+			recall.WithLabelValues("eval_" + k).Set(v)
 		}
 	}
 }

@@ -44,7 +44,7 @@ func TestTeacherEntropyMetric(t *testing.T) {
 func TestTrainMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	onRound := trainMetrics(reg)
-	onRound(ptrain.Round{Published: true, Steps: 300, Loss: 0.5, Metrics: map[string]float64{"gold_recall@5": 0.8}})
+	onRound(ptrain.Round{Published: true, Steps: 300, Loss: 0.5, HeldOut: map[string]float64{"teacher_hit@5": 0.8}})
 	onRound(ptrain.Round{Published: false, Steps: 600, Loss: 0.25})
 	want := map[string]float64{"lsrflow_train_loss": 0.25, "lsrflow_train_steps_total": 600}
 	mfs, _ := reg.Gather()

@@ -55,11 +55,12 @@ func runSynth(ctx context.Context, sio stdio, c *pipeline.Config, logLevel strin
 	if err := ensureIndex(ctx, sio, c); err != nil {
 		return err
 	}
-	ix, r, err := openRetriever(ctx, "index", c.IndexPath, c.RetrievalMethod)
+	ix, srv, err := openConfigServing(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer ix.Close()
+	r := srv.r
 	teacher, err := newTeacher(ctx, c.Teacher)
 	if err != nil {
 		return err
@@ -91,9 +92,13 @@ func runSynth(ctx context.Context, sio stdio, c *pipeline.Config, logLevel strin
 	var trainer *ptrain.Processor
 	var follow func(context.Context, pipeline.RetrieverSwapper) error
 	if c.Train != nil {
-		if trainer, follow, err = newTrainStage(ctx, c, ix, r, tr, topics, env.registry, log); err != nil {
+		if trainer, follow, err = newTrainStage(ctx, c, ix, srv, tr, topics, env.registry, log); err != nil {
 			return err
 		}
+		defer trainer.Close()
+		tctx, stopTimer := context.WithCancel(ctx)
+		defer stopTimer()
+		go func() { _ = trainer.RunTimer(tctx) }()
 	}
 	log.Info("synth starting", "queries", c.DatasetPath, "index", c.IndexPath, "method", c.RetrievalMethod,
 		"topk", c.RetrievalTopK, "teacher", teacher.Identity().Method, "transport", c.Transport, "out", c.SaveDir)
@@ -110,7 +115,7 @@ func runSynth(ctx context.Context, sio stdio, c *pipeline.Config, logLevel strin
 	}
 	sum, err := pipeline.Synth(ctx, opts)
 	if trainer != nil {
-		reportTraining(sio, trainer, c.Train.CheckpointDir, c.SaveDir)
+		reportTraining(sio, trainer, c.SaveDir)
 	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) {

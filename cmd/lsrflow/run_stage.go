@@ -59,31 +59,34 @@ func runOneStage(ctx context.Context, sio stdio, c *pipeline.Config, stage, logL
 		if err := ensureIndex(ctx, sio, c); err != nil {
 			return err
 		}
-		ix, r, err := openRetriever(ctx, "index", c.IndexPath, c.RetrievalMethod)
+		ix, srv, err := openConfigServing(ctx, c)
 		if err != nil {
 			return err
 		}
 		defer ix.Close()
-		deps.Retriever = r
+		deps.Retriever = srv.r
 		if c.Train != nil {
-			// Apply the train stage's retriever updates to this process's retrieve stage.
-			if follow, err = newFollower(r, env.transport, env.topics, log); err != nil {
-				return err
+			if srv.base == nil {
+				return usagef("train: needs retrieval_method dense or hybrid (got %s)", c.RetrievalMethod)
 			}
+			// Apply the train stage's retriever updates to this process's retrieve stage.
+			follow = newFollower(srv, env.transport, env.topics, log)
 		}
 	case pipeline.StageTrain:
 		if c.Train == nil {
 			return usagef("--stage train needs a train: section in the config")
 		}
-		ix, r, err := openRetriever(ctx, "index", c.IndexPath, c.RetrievalMethod)
+		ix, srv, err := openConfigServing(ctx, c)
 		if err != nil {
 			return err
 		}
 		defer ix.Close()
-		trainer, _, err := newTrainStage(ctx, c, ix, r, env.transport, env.topics, env.registry, log)
+		trainer, _, err := newTrainStage(ctx, c, ix, srv, env.transport, env.topics, env.registry, log)
 		if err != nil {
 			return err
 		}
+		defer trainer.Close()
+		go func() { _ = trainer.RunTimer(ctx) }()
 		deps.Trainer = trainer
 	case pipeline.StageTeach:
 		t, err := newTeacher(ctx, c.Teacher)

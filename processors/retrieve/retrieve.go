@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 
 	"github.com/lsrflow/lsrflow/retrieval"
+	"github.com/lsrflow/lsrflow/retrieval/adapter"
 	"github.com/lsrflow/lsrflow/schemas"
 	"github.com/lsrflow/lsrflow/streams"
 )
@@ -28,7 +29,10 @@ type Processor struct {
 	batch     *batcher // nil: one search per query
 }
 
-type retrieverBox struct{ r retrieval.Retriever }
+type retrieverBox struct {
+	r       retrieval.Retriever
+	version int // adapter version number of r (0: none)
+}
 
 // New returns a retrieve processor over r, batching as DefaultBatching(r) says.
 func New(r retrieval.Retriever, k int) *Processor {
@@ -47,7 +51,30 @@ func NewBatching(r retrieval.Retriever, k int, b Batching) *Processor {
 }
 
 // Swap replaces the retriever; queries already being processed keep the old one.
-func (p *Processor) Swap(r retrieval.Retriever) { p.retriever.Store(&retrieverBox{r}) }
+func (p *Processor) Swap(r retrieval.Retriever) {
+	v, _ := adapter.ParseVersion(r.Info().Version)
+	p.retriever.Store(&retrieverBox{r, v})
+}
+
+// SwapIfNewer replaces the retriever only when version is newer than the one in use, and
+// reports whether it did. Concurrent calls in any order leave the newest version in use, so
+// the version a query runs on never goes back (a query runs on the retriever in use when its
+// processing starts).
+func (p *Processor) SwapIfNewer(r retrieval.Retriever, version int) bool {
+	nb := &retrieverBox{r, version}
+	for {
+		old := p.retriever.Load()
+		if old != nil && old.version >= version {
+			return false
+		}
+		if p.retriever.CompareAndSwap(old, nb) {
+			return true
+		}
+	}
+}
+
+// Version is the adapter version number of the retriever in use (0: none).
+func (p *Processor) Version() int { return p.retriever.Load().version }
 
 // Retriever returns the current retriever.
 func (p *Processor) Retriever() retrieval.Retriever { return p.retriever.Load().r }

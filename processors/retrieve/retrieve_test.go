@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/lsrflow/lsrflow/retrieval/adapter"
 	"github.com/lsrflow/lsrflow/schemas"
 	"github.com/lsrflow/lsrflow/streams"
 )
@@ -90,6 +92,74 @@ func TestRetrieveErrors(t *testing.T) {
 	_, err := p.Process(t.Context(), streams.Message{Value: []byte(`{"id":"x"}`)})
 	if !streams.IsPermanent(err) || streams.ReasonOf(err) != schemas.ReasonMissingQuestion {
 		t.Fatalf("bad query: %v (reason %q)", err, streams.ReasonOf(err))
+	}
+}
+
+// TestSwapIfNewerNeverGoesBack: eight goroutines swap versions 1..64 in shuffled orders while
+// eight others retrieve. The version in use never decreases, ends at the newest, each
+// query runs on a version at least as new as the one in use when it started, and a stale
+// swap is refused.
+func TestSwapIfNewerNeverGoesBack(t *testing.T) {
+	docs := []schemas.Passage{{ID: "1", Contents: "a"}}
+	ver := func(v int) *listRetriever {
+		return &listRetriever{version: fmt.Sprintf("glove@Flat+adapter:v%d-%08x", v, v), docs: docs}
+	}
+	p := New(ver(0), 1)
+	const n = 64
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	var mu sync.Mutex
+	var problems []string
+	report := func(f string, a ...any) {
+		mu.Lock()
+		problems = append(problems, fmt.Sprintf(f, a...))
+		mu.Unlock()
+	}
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, v := range rand.New(rand.NewPCG(uint64(g), 3)).Perm(n) {
+				p.SwapIfNewer(ver(v+1), v+1)
+			}
+		}()
+	}
+	var readers sync.WaitGroup
+	for g := range 8 {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			last := 0
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				before := p.Version()
+				if before < last {
+					report("version went from %d back to %d", last, before)
+				}
+				last = before
+				c := decode(t, must(p.Process(t.Context(), query(t, fmt.Sprintf("q%d-%d", g, i)))))
+				got, ok := adapter.ParseVersion(c.Retriever.Version)
+				if !ok || got < before {
+					report("query ran on %q, older than v%d in use when it started", c.Retriever.Version, before)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	readers.Wait()
+	for _, s := range problems {
+		t.Error(s)
+	}
+	if p.Version() != n {
+		t.Fatalf("version in use %d, want %d", p.Version(), n)
+	}
+	if p.SwapIfNewer(ver(3), 3) || p.Version() != n {
+		t.Fatal("a stale version was applied")
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/lsrflow/lsrflow/retrieval"
 	"github.com/lsrflow/lsrflow/retrieval/adapter"
 	"github.com/lsrflow/lsrflow/retrieval/dense"
+	"github.com/lsrflow/lsrflow/retrieval/hybrid"
 	"github.com/lsrflow/lsrflow/streams"
 )
 
@@ -22,16 +23,26 @@ type Swapper interface {
 	Swap(r retrieval.Retriever)
 }
 
+// VersionedSwapper swaps only forward: r replaces the retriever in use only when version is
+// newer than the one in use (processors/retrieve.Processor implements it).
+type VersionedSwapper interface {
+	SwapIfNewer(r retrieval.Retriever, version int) bool
+}
+
 // Follower applies published adapter updates to a retrieve processor. See the package doc.
 type Follower struct {
 	Sub   streams.Subscriber
 	Topic string
 	// Group must be unique per retrieve process (every process applies every update).
-	Group  string
-	Base   *dense.Retriever
-	Target Swapper
+	Group string
+	Base  *dense.Retriever
+	// Lexical, when set, serves every version as a hybrid of it and the adapted dense
+	// retriever: fused as the checkpoint was trained for (its Serving), else with Hybrid.
+	Lexical retrieval.Retriever
+	Hybrid  hybrid.Options
+	Target  Swapper
 	// OnSwap is called after each swap.
-	OnSwap func(u Update, r *adapter.Retriever)
+	OnSwap func(u Update, r retrieval.Retriever)
 	Log    *slog.Logger
 
 	mu      sync.Mutex
@@ -83,11 +94,17 @@ func (f *Follower) Apply(u Update) (bool, error) {
 	if a.Meta.Version != u.Version {
 		return false, fmt.Errorf("update v%d carries checkpoint version %d", u.Version, a.Meta.Version)
 	}
-	r, err := adapter.NewRetriever(f.Base, a)
+	r, err := adapter.Serve(f.Base, f.Lexical, a, f.Hybrid)
 	if err != nil {
 		return false, fmt.Errorf("update v%d: %w", u.Version, err)
 	}
-	f.Target.Swap(r)
+	if vs, ok := f.Target.(VersionedSwapper); ok {
+		if !vs.SwapIfNewer(r, u.Version) {
+			return false, nil // the target already serves a newer version
+		}
+	} else {
+		f.Target.Swap(r)
+	}
 	f.version = u.Version
 	if f.OnSwap != nil {
 		f.OnSwap(u, r)

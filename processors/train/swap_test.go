@@ -14,14 +14,17 @@ import (
 	ptrain "github.com/lsrflow/lsrflow/processors/train"
 	"github.com/lsrflow/lsrflow/retrieval"
 	"github.com/lsrflow/lsrflow/retrieval/adapter"
+	"github.com/lsrflow/lsrflow/retrieval/bm25"
 	"github.com/lsrflow/lsrflow/retrieval/dense"
+	"github.com/lsrflow/lsrflow/retrieval/hybrid"
 	"github.com/lsrflow/lsrflow/schemas"
 	"github.com/lsrflow/lsrflow/streams"
 	"github.com/lsrflow/lsrflow/streams/streamstest"
 	"github.com/lsrflow/lsrflow/train"
 )
 
-// qedDense builds a GloVe Flat index over qed/corpus in a temp dir and opens its retriever.
+// qedDense builds a BM25 + GloVe Flat index over qed/corpus in a temp dir and opens its
+// dense retriever.
 func qedDense(t *testing.T) (*retrieval.Index, *dense.Retriever) {
 	t.Helper()
 	glove := testenv.CachePath(t, "glove", "glove", "glove.6B.100d.lsrv")
@@ -30,8 +33,12 @@ func qedDense(t *testing.T) (*retrieval.Index, *dense.Retriever) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bs, err := bm25.NewStep(bm25.DefaultParams())
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
-	if _, err := retrieval.Build(ctx, retrieval.BuildOptions{Corpus: testenv.SharedFile(t, "data/qed/corpus.jsonl"), Dir: dir, Steps: []retrieval.BuildStep{step}}); err != nil {
+	if _, err := retrieval.Build(ctx, retrieval.BuildOptions{Corpus: testenv.SharedFile(t, "data/qed/corpus.jsonl"), Dir: dir, Steps: []retrieval.BuildStep{bs, step}}); err != nil {
 		t.Fatal(err)
 	}
 	ix, err := retrieval.OpenIndex(dir)
@@ -47,6 +54,10 @@ func qedDense(t *testing.T) (*retrieval.Index, *dense.Retriever) {
 }
 
 func perturbed(t *testing.T, d, version int, emb string, seed uint64) *adapter.Linear {
+	return perturbedServing(t, d, version, emb, seed, adapter.Serving{})
+}
+
+func perturbedServing(t *testing.T, d, version int, emb string, seed uint64, sv adapter.Serving) *adapter.Linear {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	w := make([]float64, d*d)
 	for i := range w {
@@ -55,7 +66,7 @@ func perturbed(t *testing.T, d, version int, emb string, seed uint64) *adapter.L
 	for i := range d {
 		w[i*d+i]++
 	}
-	a, err := adapter.NewLinear(d, w, adapter.Metadata{Version: version, BaseEmbedder: emb})
+	a, err := adapter.NewLinear(d, w, adapter.Metadata{Version: version, BaseEmbedder: emb, Serving: sv})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,6 +182,75 @@ func TestHotSwapKeepsEveryQueryExactlyOnce(t *testing.T) {
 		t.Errorf("follower at version %d, want 2", f.Version())
 	}
 	// a stale or repeated update is ignored
+	if ok, err := f.Apply(ptrain.Update{SchemaVersion: 1, Version: 1}); ok || err != nil {
+		t.Errorf("stale update: swapped %v, err %v", ok, err)
+	}
+}
+
+// TestFollowerSwapsTheDenseSideOfAHybrid: a retrieve stage serving BM25 + dense swaps in
+// checkpoints trained for the hybrid: each update's adapter serves as the dense side, fused as
+// its checkpoint says (linear fusion with its lexical weight), and the candidates are ranked
+// exactly as a hybrid built by hand from the same parts. A stale version is refused.
+func TestFollowerSwapsTheDenseSideOfAHybrid(t *testing.T) {
+	ix, base := qedDense(t)
+	lex, err := bm25.Open(t.Context(), ix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := hybrid.New(lex, base, hybrid.Options{Fusion: hybrid.Sum})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := retrieve.New(h, 10)
+	f := &ptrain.Follower{Base: base, Lexical: lex, Hybrid: h.Options(), Target: rp}
+	d, name := base.Embedder().Dim(), base.Embedder().Name()
+	dir := t.TempDir()
+	q := schemas.Query{SchemaVersion: 1, ID: "q1", Question: "who wrote the declaration of independence"}
+	qb, _ := schemas.Encode(q)
+	for _, v := range []int{1, 2} {
+		sv := adapter.Serving{Method: "hybrid", Fusion: "linear", LexicalWeight: 0.1 * float64(v+1), DenseWeight: 1}
+		a := perturbedServing(t, d, v, name, uint64(v), sv)
+		msg, err := ptrain.PublishCheckpoint(a, filepath.Join(dir, fmt.Sprintf("v%d.safetensors", v)), "updates", nil, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := ptrain.DecodeUpdate(msg.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := f.Apply(u); !ok || err != nil {
+			t.Fatalf("v%d: swapped %v, %v", v, ok, err)
+		}
+		outs, err := rp.Process(t.Context(), streams.Message{Key: []byte("q1"), Value: qb})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := schemas.DecodeCandidates(outs[0].Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := adapter.ParseVersion(c.Retriever.Version); !ok || got != v || c.Retriever.Method != "hybrid" || rp.Version() != v {
+			t.Fatalf("v%d: candidates from %+v (processor at v%d)", v, c.Retriever, rp.Version())
+		}
+		// the same ranking as a hybrid assembled by hand from the checkpoint's settings
+		ar, err := adapter.NewRetriever(base, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := hybrid.New(lex, ar, hybrid.Options{Fusion: hybrid.Linear, LexicalWeight: sv.LexicalWeight, DenseWeight: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wp, err := want.Search(t.Context(), q.Question, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range wp {
+			if wp[i].ID != c.Docs[i].ID || wp[i].Score != c.Docs[i].Score {
+				t.Fatalf("v%d rank %d: served %s %v, by hand %s %v", v, i, c.Docs[i].ID, c.Docs[i].Score, wp[i].ID, wp[i].Score)
+			}
+		}
+	}
 	if ok, err := f.Apply(ptrain.Update{SchemaVersion: 1, Version: 1}); ok || err != nil {
 		t.Errorf("stale update: swapped %v, err %v", ok, err)
 	}

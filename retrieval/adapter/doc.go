@@ -16,8 +16,13 @@
 //     rename, fsync of the directory).
 //   - Metadata records the version, the base embedder name (Load refuses to pair a checkpoint
 //     with a different embedder through Check), the training data digest, the seed, the steps,
-//     the evaluation metrics and the training query ids and normalized-question hashes (the
-//     leakage guard reads them).
+//     the evaluation metrics, the training query ids and normalized-question hashes (the
+//     leakage guard reads them), and Serving: the retriever the adapter was trained for
+//     (dense, or hybrid with its fusion and weights, and which data chose the weights).
+//   - Serve builds the retriever that applies an adapter: the base dense retriever with it,
+//     fused with a lexical retriever when one is given, as the checkpoint's Serving says
+//     (else with the caller's fusion). retrieve --adapter, synth/run with an adapter and the
+//     train stage's follower all serve through it.
 //   - Retriever pairs a dense retriever that has no adapter of its own with one fixed Linear:
 //     its Search and Info are consistent by construction (a hot swap replaces the whole
 //     Retriever through processors/retrieve's Swap, so a candidate set is always stamped with

@@ -47,6 +47,21 @@ type Metadata struct {
 	TrainQuestionHashes []string  `json:"train_question_hashes,omitempty"`
 	TrainDigest         string    `json:"train_digest,omitempty"`
 	Created             time.Time `json:"created,omitzero"`
+	// Serving is the retriever the adapter was trained for; retrievers that apply it use
+	// these settings unless told otherwise.
+	Serving Serving `json:"serving,omitzero"`
+}
+
+// Serving names a retriever an adapter is trained for and served by.
+type Serving struct {
+	// Method is "dense" or "hybrid" ("" in checkpoints that predate it: dense).
+	Method string `json:"method,omitempty"`
+	// Fusion is the hybrid fusion (rrf, sum, linear) and the weights of its two lists.
+	Fusion        string  `json:"fusion,omitempty"`
+	LexicalWeight float64 `json:"lexical_weight,omitempty"`
+	DenseWeight   float64 `json:"dense_weight,omitempty"`
+	// WeightsFrom says which data chose the weights (e.g. "learned on 2,305 training records").
+	WeightsFrom string `json:"weights_from,omitempty"`
 }
 
 // Linear is an immutable query adapter v -> W v.

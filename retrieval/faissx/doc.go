@@ -13,6 +13,9 @@
 //     API's thread-local error message belongs to the call that failed.
 //   - Bad input (wrong vector length, k <= 0, unknown factory string, unreadable file) returns
 //     an error; it never crashes the process.
+//   - Reconstruct returns stored vectors by row (Flat, HNSW, IVF with an id map built on first
+//     use; lossy codes such as PQ give FAISS's decoded approximation, the vectors the index
+//     scores against); the query-adapter trainer reads passage vectors this way.
 //   - Close frees the C index; calls after Close return ErrClosed.
 //   - Flat files at scale. FlatWriter streams vectors into a Flat index file (byte for byte
 //     what faiss.write_index writes) without holding them in memory. Load(path, true) maps a

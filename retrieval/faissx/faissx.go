@@ -61,6 +61,8 @@ type Index struct {
 	dim     int
 	metric  Metric
 	factory string
+	// reconstructReady: Reconstruct's one-time preparation (an IVF id map) is done.
+	reconstructReady bool
 }
 
 // New builds an empty index from an index_factory description such as "Flat" or "HNSW32,Flat".

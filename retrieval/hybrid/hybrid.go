@@ -24,25 +24,33 @@ const (
 	RRF Fusion = iota
 	// Sum is the sum of min-max normalized scores.
 	Sum
+	// Linear adds the min-max normalized lexical score to the raw dense score (inner
+	// product): the scoring function the query-adapter trainer learns its lexical weight for.
+	Linear
 )
 
-// String returns "rrf" or "sum".
+// String returns "rrf", "sum" or "linear".
 func (f Fusion) String() string {
-	if f == Sum {
+	switch f {
+	case Sum:
 		return "sum"
+	case Linear:
+		return "linear"
 	}
 	return "rrf"
 }
 
-// ParseFusion reads "rrf" or "sum".
+// ParseFusion reads "rrf", "sum" or "linear".
 func ParseFusion(s string) (Fusion, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "rrf", "":
 		return RRF, nil
 	case "sum", "score-sum", "normalized-sum":
 		return Sum, nil
+	case "linear":
+		return Linear, nil
 	}
-	return 0, fmt.Errorf("hybrid: unknown fusion %q (want rrf or sum)", s)
+	return 0, fmt.Errorf("hybrid: unknown fusion %q (want rrf, sum or linear)", s)
 }
 
 // Options configure fusion. Zero values take the defaults.
@@ -77,7 +85,7 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("hybrid: overfetch %d and min fetch %d must be >= 1", o.Overfetch, o.MinFetch)
 	case o.LexicalWeight < 0 || o.DenseWeight < 0 || math.IsNaN(o.LexicalWeight) || math.IsNaN(o.DenseWeight):
 		return o, fmt.Errorf("hybrid: weights %g, %g must be >= 0", o.LexicalWeight, o.DenseWeight)
-	case o.Fusion != RRF && o.Fusion != Sum:
+	case o.Fusion != RRF && o.Fusion != Sum && o.Fusion != Linear:
 		return o, fmt.Errorf("hybrid: unknown fusion %d", o.Fusion)
 	}
 	return o, nil
@@ -101,6 +109,21 @@ func New(lex, dense retrieval.Retriever, o Options) (*Retriever, error) {
 		return nil, err
 	}
 	return &Retriever{lex: lex, dense: dense, o: o}, nil
+}
+
+// Lexical is the lexical retriever.
+func (r *Retriever) Lexical() retrieval.Retriever { return r.lex }
+
+// Dense is the dense retriever.
+func (r *Retriever) Dense() retrieval.Retriever { return r.dense }
+
+// Options are the fusion options in effect (defaults filled in).
+func (r *Retriever) Options() Options { return r.o }
+
+// WithDense returns a hybrid of the same lexical retriever with dense and options o: a new
+// query adapter version swaps in as a whole new Retriever, so that Info and Search agree.
+func (r *Retriever) WithDense(dense retrieval.Retriever, o Options) (*Retriever, error) {
+	return New(r.lex, dense, o)
 }
 
 // Opener returns the retrieval.Opener of method "hybrid" over the lexical and dense openers.
@@ -127,11 +150,16 @@ func (r *Retriever) Info() schemas.RetrieverInfo {
 	} else {
 		desc += "("
 	}
+	// a learned lexical weight is not a round number: keep the version string short
+	weights := fmt.Sprintf("w=%g/%g", r.o.LexicalWeight, r.o.DenseWeight)
+	if r.o.Fusion == Linear {
+		weights = fmt.Sprintf("w=%.4g/%.4g", r.o.LexicalWeight, r.o.DenseWeight)
+	}
 	if r.o.LexicalWeight != 1 || r.o.DenseWeight != 1 {
 		if r.o.Fusion == RRF {
 			desc += ","
 		}
-		desc += fmt.Sprintf("w=%g/%g", r.o.LexicalWeight, r.o.DenseWeight)
+		desc += weights
 	}
 	desc += ")"
 	return schemas.RetrieverInfo{Method: Method,
@@ -207,9 +235,10 @@ func Fuse(lex, dense []schemas.Passage, k int, o Options) []schemas.Passage {
 		p        schemas.Passage
 		score    float64
 		bestRank int
+		inDense  bool
 	}
 	byID := map[string]*acc{}
-	add := func(list []schemas.Passage, w float64) {
+	add := func(list []schemas.Passage, w float64, normalize, isDense bool) {
 		lo, hi := math.Inf(1), math.Inf(-1)
 		for _, p := range list {
 			lo, hi = math.Min(lo, p.Score), math.Max(hi, p.Score)
@@ -221,11 +250,14 @@ func Fuse(lex, dense []schemas.Passage, k int, o Options) []schemas.Passage {
 			}
 			seen[p.ID] = true
 			var s float64
-			if o.Fusion == RRF {
+			switch {
+			case o.Fusion == RRF:
 				s = w / (o.K + float64(i+1))
-			} else if hi > lo {
+			case !normalize:
+				s = w * p.Score
+			case hi > lo:
 				s = w * (p.Score - lo) / (hi - lo)
-			} else {
+			default:
 				s = w
 			}
 			a, ok := byID[p.ID]
@@ -235,10 +267,24 @@ func Fuse(lex, dense []schemas.Passage, k int, o Options) []schemas.Passage {
 			}
 			a.score += s
 			a.bestRank = min(a.bestRank, i+1)
+			a.inDense = a.inDense || isDense
 		}
 	}
-	add(lex, o.LexicalWeight)
-	add(dense, o.DenseWeight)
+	add(lex, o.LexicalWeight, true, false)
+	add(dense, o.DenseWeight, o.Fusion != Linear, true)
+	if o.Fusion == Linear && len(dense) > 0 {
+		// A passage the dense list does not hold scores at most the list's lowest score;
+		// that bound stands in for its raw dense score.
+		lo := math.Inf(1)
+		for _, p := range dense {
+			lo = math.Min(lo, p.Score)
+		}
+		for _, a := range byID {
+			if !a.inDense {
+				a.score += o.DenseWeight * lo
+			}
+		}
+	}
 	all := make([]*acc, 0, len(byID))
 	for _, a := range byID {
 		all = append(all, a)

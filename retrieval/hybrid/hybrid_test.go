@@ -80,6 +80,30 @@ func TestFuseSumByHand(t *testing.T) {
 	}
 }
 
+func TestFuseLinearByHand(t *testing.T) {
+	lex := list("a b c", 10, 6, 2)      // normalized 1, 0.5, 0
+	den := list("b d e", 0.9, 0.5, 0.2) // raw; the list's lowest is 0.2
+	got := Fuse(lex, den, 10, Options{Fusion: Linear, LexicalWeight: 0.5, DenseWeight: 1})
+	// a 0.5*1 + 0.2 (absent from dense: bound) = 0.7; b 0.25 + 0.9 = 1.15; c 0 + 0.2 = 0.2;
+	// d 0.5; e 0.2. c and e tie: best rank e 3, c 3 -> by id c e.
+	if idsOf(got) != "b a d c e" {
+		t.Fatalf("order %q", idsOf(got))
+	}
+	for i, want := range []float64{1.15, 0.7, 0.5, 0.2, 0.2} {
+		if !near(got[i].Score, want) {
+			t.Errorf("rank %d (%s): score %v, want %v", i, got[i].ID, got[i].Score, want)
+		}
+	}
+	// without a dense list nothing is added for it
+	got = Fuse(lex, nil, 1, Options{Fusion: Linear, LexicalWeight: 2, DenseWeight: 1})
+	if idsOf(got) != "a" || !near(got[0].Score, 2) {
+		t.Errorf("lexical only: %v", got)
+	}
+	if f, err := ParseFusion("linear"); err != nil || f != Linear || f.String() != "linear" {
+		t.Errorf("ParseFusion(linear) = %v, %v", f, err)
+	}
+}
+
 func TestFuseEdgeCases(t *testing.T) {
 	if got := Fuse(nil, nil, 5, Options{}); len(got) != 0 {
 		t.Errorf("empty: %v", got)
