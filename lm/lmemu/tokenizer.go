@@ -201,7 +201,9 @@ func (tk *Tokenizer) Piece(id int) string { return tk.t.Token(id) }
 // TokenID looks a token string up.
 func (tk *Tokenizer) TokenID(s string) (int, bool) { return tk.t.TokenID(s) }
 
-func (tk *Tokenizer) String() string { return fmt.Sprintf("tokenizer(vocab=%d, bos=%d, cleanup=%v)", tk.vocab, tk.bos, tk.cleanUp) }
+func (tk *Tokenizer) String() string {
+	return fmt.Sprintf("tokenizer(vocab=%d, bos=%d, cleanup=%v)", tk.vocab, tk.bos, tk.cleanUp)
+}
 
 var (
 	yes = true
