@@ -34,6 +34,7 @@ func commands() []*command {
 		evalCmd(),
 		exportCmd(),
 		indexCmd(),
+		lmCmd(),
 		modelCmd(),
 		ragCmd(),
 		reindexCmd(),

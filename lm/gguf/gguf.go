@@ -140,6 +140,7 @@ func Open(path string, o Options) (*Model, error) {
 	}
 	m.info = lm.Info{
 		Backend:     "gguf",
+		Tokenizer:   "gguf",
 		Model:       name,
 		Precision:   strings.ToLower(llama.FtypeName(llama.ModelFtype(model))) + "-cpu",
 		ContextSize: m.nCtx,

@@ -52,6 +52,11 @@ type Options struct {
 	// Tokenizer encodes prompts and targets into the ids that are sent. Nil means the
 	// server's own /tokenize endpoint (vLLM, SGLang, TGI).
 	Tokenizer lm.Tokenizer
+	// SendText sends prompt text instead of token ids to vLLM and SGLang, which then tokenize
+	// it themselves (with their special tokens). Scoring still counts positions by our ids, so
+	// a server whose tokenization differs fails loudly; lm check uses it to compare the two
+	// paths.
+	SendText bool
 }
 
 // Client is an HTTP scorer.

@@ -123,6 +123,18 @@ func (c *Client) scoreChunk(ctx context.Context, reqs []lm.Request, out []lm.Res
 	return fmt.Errorf("httplm: the server rejected the batch as too long but accepted each prompt: %w", oe)
 }
 
+// prompts is the prompt field: id lists, or texts with SendText.
+func (c *Client) prompts(reqs []lm.Request, pairs []lm.Pair) any {
+	if c.o.SendText {
+		t := make([]string, len(reqs))
+		for i, r := range reqs {
+			t[i] = r.Text()
+		}
+		return t
+	}
+	return idLists(pairs)
+}
+
 func idLists(pairs []lm.Pair) [][]int {
 	out := make([][]int, len(pairs))
 	for i, p := range pairs {
@@ -136,10 +148,10 @@ func (c *Client) scoreRequest(ctx context.Context, tok lm.Tokenizer, reqs []lm.R
 	case KindVLLM:
 		// lm-evaluation-harness' local-completions request (openai_completions.py
 		// _create_payload): token-id prompts, echo, one logprob, one generated token.
-		body := map[string]any{"model": c.o.Model, "prompt": idLists(pairs), "max_tokens": 1, "echo": true, "logprobs": 1, "temperature": 0}
+		body := map[string]any{"model": c.o.Model, "prompt": c.prompts(reqs, pairs), "max_tokens": 1, "echo": true, "logprobs": 1, "temperature": 0}
 		return c.post(ctx, "/v1/completions", body, func(b []byte) error { return decodeVLLMEcho(b, pairs, out) })
 	case KindVLLMPromptLogprobs:
-		body := map[string]any{"model": c.o.Model, "prompt": idLists(pairs), "max_tokens": 1, "prompt_logprobs": 0, "temperature": 0}
+		body := map[string]any{"model": c.o.Model, "prompt": c.prompts(reqs, pairs), "max_tokens": 1, "prompt_logprobs": 0, "temperature": 0}
 		return c.post(ctx, "/v1/completions", body, func(b []byte) error { return decodeVLLMPrompt(b, pairs, out) })
 	case KindTGI:
 		text, err := c.tgiText(ctx, tok, reqs[0])
@@ -149,7 +161,12 @@ func (c *Client) scoreRequest(ctx context.Context, tok lm.Tokenizer, reqs []lm.R
 		body := map[string]any{"inputs": text, "parameters": map[string]any{"decoder_input_details": true, "details": true, "max_new_tokens": 1}}
 		return c.post(ctx, "/generate", body, func(b []byte) error { return decodeTGI(b, pairs[0], &out[0]) })
 	case KindSGLang:
-		body := map[string]any{"input_ids": idLists(pairs), "sampling_params": map[string]any{"max_new_tokens": 0, "temperature": 0}, "return_logprob": true, "logprob_start_len": 0}
+		body := map[string]any{"sampling_params": map[string]any{"max_new_tokens": 0, "temperature": 0}, "return_logprob": true, "logprob_start_len": 0}
+		if c.o.SendText {
+			body["text"] = c.prompts(reqs, pairs)
+		} else {
+			body["input_ids"] = idLists(pairs)
+		}
 		return c.post(ctx, "/generate", body, func(b []byte) error { return decodeSGLang(b, pairs, out) })
 	}
 	return streams.Permanent("lm-config", fmt.Errorf("httplm: kind %q", c.o.Kind))

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"sync"
 
@@ -235,4 +237,68 @@ func diffIDs(a, b []int) string {
 	}
 	lo, hi := max(0, i-2), min(len(a), i+4)
 	return fmt.Sprintf("%d ids, from position %d: %v", len(a), lo, a[lo:hi])
+}
+
+// Detokenize renders ids as text through the server's /detokenize (vLLM, SGLang; TGI has none:
+// ok is false).
+func (c *Client) Detokenize(ctx context.Context, ids []int) (text string, ok bool, err error) {
+	if c.o.Kind == KindTGI {
+		return "", false, nil
+	}
+	body := map[string]any{"tokens": ids}
+	if c.o.Model != "" {
+		body["model"] = c.o.Model
+	}
+	err = c.post(ctx, "/detokenize", body, func(b []byte) error {
+		var r struct {
+			Prompt string `json:"prompt"`
+		}
+		if err := json.Unmarshal(b, &r); err != nil {
+			return err
+		}
+		text = r.Prompt
+		return nil
+	})
+	var se *statusError
+	if errors.As(err, &se) && (se.code == 404 || se.code == 405) {
+		return "", false, nil
+	}
+	return text, err == nil, err
+}
+
+// DeclaredBOS asks vLLM's /tokenizer_info (served with --enable-tokenizer-info-endpoint;
+// vllm/entrypoints/serve/tokenize/api_router.py) for the bos_token of the model's
+// tokenizer_config.json. ok is false when the server does not say.
+func (c *Client) DeclaredBOS(ctx context.Context) (bos string, ok bool) {
+	if c.o.Kind != KindVLLM && c.o.Kind != KindVLLMPromptLogprobs {
+		return "", false
+	}
+	actx, cancel := context.WithTimeout(ctx, c.o.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(actx, http.MethodGet, c.root+"/tokenizer_info", nil)
+	if err != nil {
+		return "", false
+	}
+	resp, err := c.o.HTTPClient.Do(req)
+	if err != nil {
+		return "", false
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", false
+	}
+	var r struct {
+		BOS any `json:"bos_token"`
+	}
+	if json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&r) != nil {
+		return "", false
+	}
+	switch v := r.BOS.(type) {
+	case string:
+		return v, v != ""
+	case map[string]any: // an AddedToken rendered as a dict
+		s, _ := v["content"].(string)
+		return s, s != ""
+	}
+	return "", false
 }

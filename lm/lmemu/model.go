@@ -25,7 +25,7 @@ type Model struct {
 
 // Model constants (the test's independent recomputation uses the same numbers).
 const (
-	InductionLogit = 12.0
+	InductionLogit = 14.0
 	HashLogit      = 6.0
 	HashCandidates = 3
 )

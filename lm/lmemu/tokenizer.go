@@ -1,7 +1,10 @@
 package lmemu
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"unicode/utf8"
 
@@ -17,16 +20,15 @@ type Tokenizer struct {
 	// when the file itself adds nothing; -1 for none.
 	bos      int
 	bosText  string
-	cleanUp  bool
-	vocab    int
-	specials map[int]bool
+	cleanUp bool
+	vocab   int
 }
 
 // NewTokenizer wraps t. bos >= 0 adds that id before every text encoded with special tokens
 // (always, even before a text that starts with it, as a post-processor does); cleanUp is the
 // tokenizer_config.json setting clean_up_tokenization_spaces (true for Meta's Llama-3).
 func NewTokenizer(t *tokenizer.Tokenizer, bos int, cleanUp bool) *Tokenizer {
-	tk := &Tokenizer{t: t, bos: bos, cleanUp: cleanUp, vocab: t.VocabSize(), specials: map[int]bool{}}
+	tk := &Tokenizer{t: t, bos: bos, cleanUp: cleanUp, vocab: t.VocabSize()}
 	if bos >= 0 {
 		tk.bosText = t.Token(bos)
 	}
@@ -215,3 +217,47 @@ var (
 	CleanUpOn  = &yes
 	CleanUpOff = &no
 )
+
+// ResolveBOS decides the BOS a server adds for a tokenizer.json at path: spec "auto" adds the
+// bos_token of the tokenizer_config.json beside it when tokenizer.json itself adds nothing (the
+// fix Meta made to Llama-3's tokenizer.json), "none" adds none, anything else is a token
+// string. declared is the config's bos_token (what vLLM's /tokenizer_info reports).
+func ResolveBOS(t *tokenizer.Tokenizer, path, spec string) (bos int, declared string, err error) {
+	if b, rerr := os.ReadFile(filepath.Join(filepath.Dir(path), "tokenizer_config.json")); rerr == nil {
+		var cfg struct {
+			BOS json.RawMessage `json:"bos_token"`
+		}
+		if json.Unmarshal(b, &cfg) == nil {
+			var s string
+			var obj struct {
+				Content string `json:"content"`
+			}
+			if json.Unmarshal(cfg.BOS, &s) == nil {
+				declared = s
+			} else if json.Unmarshal(cfg.BOS, &obj) == nil {
+				declared = obj.Content
+			}
+		}
+	}
+	switch spec {
+	case "none":
+		return -1, declared, nil
+	case "auto", "":
+		if len(t.Encode("a", true).IDs) > len(t.Encode("a", false).IDs) || declared == "" {
+			return -1, declared, nil // the file adds its own special tokens, or there is no BOS
+		}
+		id, ok := t.TokenID(declared)
+		if !ok {
+			return -1, declared, fmt.Errorf("bos_token %q is not in the vocabulary", declared)
+		}
+		return id, declared, nil
+	}
+	id, ok := t.TokenID(spec)
+	if !ok {
+		return -1, declared, fmt.Errorf("token %q is not in the vocabulary", spec)
+	}
+	if declared == "" {
+		declared = spec
+	}
+	return id, declared, nil
+}
