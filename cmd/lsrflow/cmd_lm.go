@@ -227,4 +227,3 @@ a language model.`)
 		return err
 	}
 }
-

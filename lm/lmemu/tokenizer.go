@@ -18,8 +18,8 @@ type Tokenizer struct {
 	// bos is prepended by Encode with special tokens, emulating a TemplateProcessing
 	// post-processor "<|begin_of_text|> $A" (the Llama-3 tokenizer.json as Meta revised it)
 	// when the file itself adds nothing; -1 for none.
-	bos      int
-	bosText  string
+	bos     int
+	bosText string
 	cleanUp bool
 	vocab   int
 }
