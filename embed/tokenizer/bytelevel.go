@@ -1,8 +1,7 @@
 package tokenizer
 
 import (
-	"strings"
-	"unicode"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -23,113 +22,69 @@ var byteToRune = func() [256]rune {
 	return t
 }()
 
+// runeToByte inverts byteToRune.
+var runeToByte = func() map[rune]byte {
+	m := make(map[rune]byte, 256)
+	for b, r := range byteToRune {
+		m[r] = byte(b)
+	}
+	return m
+}()
+
+// gpt2Pattern is the split pattern of GPT-2 that ByteLevel applies when use_regex is set.
+const gpt2Pattern = `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
+
+var gpt2Regex = sync.OnceValue(func() *hfRegex {
+	re, err := compileRegex(gpt2Pattern)
+	if err != nil {
+		panic(err)
+	}
+	return re
+})
+
 // byteLevel is Hugging Face's ByteLevel pre-tokenizer: each piece gets a leading space when
-// addPrefixSpace and it does not start with one, is split with the GPT-2 pattern when useRegex,
-// and every piece's UTF-8 bytes are then rewritten as byteToRune characters.
+// addPrefixSpace and it does not start with one, is split with the GPT-2 pattern when re is
+// set, and every piece's UTF-8 bytes are then rewritten as byteToRune characters, each
+// aligned to the input character the byte belongs to.
 type byteLevel struct {
 	addPrefixSpace bool
-	useRegex       bool
+	re             *hfRegex
 }
 
-func (p byteLevel) split(words []string, _ bool) []string {
-	var out []string
-	for _, w := range words {
-		if w == "" {
+func (p byteLevel) split(pieces []nstr) []nstr {
+	if p.addPrefixSpace {
+		for i, n := range pieces {
+			if n.s != "" && n.s[0] != ' ' {
+				pieces[i] = prependNormalizer(" ").normalize(n)
+			}
+		}
+	}
+	if p.re != nil {
+		pieces = splitPre{regexSplitter{re: p.re}, isolated}.split(pieces)
+	}
+	out := pieces[:0]
+	for _, n := range pieces {
+		if n.s == "" {
 			continue
 		}
-		if p.addPrefixSpace && w[0] != ' ' {
-			w = " " + w
-		}
-		if !p.useRegex {
-			out = append(out, bytesToRunes(w))
-			continue
-		}
-		for len(w) > 0 {
-			n := gpt2Match(w)
-			out = append(out, bytesToRunes(w[:n]))
-			w = w[n:]
-		}
+		out = append(out, toByteLevel(n))
 	}
 	return out
 }
 
-func bytesToRunes(s string) string {
-	var b strings.Builder
-	b.Grow(2 * len(s))
-	for i := 0; i < len(s); i++ {
-		b.WriteRune(byteToRune[s[i]])
-	}
-	return b.String()
-}
-
-// isGPT2Space is \s of the Oniguruma regex Hugging Face runs: the Unicode White_Space property.
-func isGPT2Space(r rune) bool { return unicode.Is(unicode.White_Space, r) }
-
-// gpt2Match returns the length in bytes of the match of the GPT-2 pattern at the start of s
-// (non-empty). The pattern is an ordered alternation, the first alternative that matches wins:
-//
-//	's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-//
-// Every character is a letter, a number, whitespace or none of these, so some alternative
-// always matches. \s+(?!\S) takes a whitespace run that reaches the end of s, or else the run
-// minus its last character (which must leave at least one), so that the last space of a run
-// stays with the word that follows ("a   b" splits as "a", "  ", " b").
-func gpt2Match(s string) int {
-	if s[0] == '\'' && len(s) > 1 {
-		switch s[1] {
-		case 's', 't', 'm', 'd':
-			return 2
-		case 'r', 'v':
-			if len(s) > 2 && s[2] == 'e' {
-				return 3
-			}
-		case 'l':
-			if len(s) > 2 && s[2] == 'l' {
-				return 3
-			}
+// toByteLevel rewrites every byte as its byte-level character.
+func toByteLevel(n nstr) nstr {
+	b := make([]byte, 0, 2*len(n.s))
+	al := make([]span, 0, 2*len(n.s))
+	for i := 0; i < len(n.s); i++ {
+		r := byteToRune[n.s[i]]
+		if r < utf8.RuneSelf {
+			b = append(b, byte(r))
+			al = append(al, n.align[i])
+			continue
 		}
+		b = utf8.AppendRune(b, r)
+		al = append(al, n.align[i], n.align[i])
 	}
-	// ` ?X+` for the classes letter, number, other (not space, letter nor number).
-	start := 0
-	if s[0] == ' ' {
-		start = 1
-	}
-	for _, class := range []func(rune) bool{unicode.IsLetter, unicode.IsNumber, isGPT2Other} {
-		// Without the optional space X+ would have to match the space itself, which is
-		// none of the classes, so trying with it is enough.
-		if n := runLen(s[start:], class); n > 0 {
-			return start + n
-		}
-	}
-	// Whitespace run.
-	end, last := 0, 0
-	for end < len(s) {
-		r, size := utf8.DecodeRuneInString(s[end:])
-		if !isGPT2Space(r) {
-			break
-		}
-		last = size
-		end += size
-	}
-	if end == len(s) || end-last == 0 {
-		return end // \s+(?!\S) to the end, or \s+ for a single space before a non-space
-	}
-	return end - last
-}
-
-func isGPT2Other(r rune) bool {
-	return !isGPT2Space(r) && !unicode.IsLetter(r) && !unicode.IsNumber(r)
-}
-
-// runLen is the length in bytes of the leading run of s whose characters satisfy class.
-func runLen(s string, class func(rune) bool) int {
-	n := 0
-	for n < len(s) {
-		r, size := utf8.DecodeRuneInString(s[n:])
-		if !class(r) {
-			break
-		}
-		n += size
-	}
-	return n
+	return nstr{s: string(b), align: al}
 }

@@ -7,10 +7,16 @@ import (
 	"unicode/utf8"
 )
 
-// model turns one pre-tokenized word into token ids.
+// model turns one pre-tokenized word into tokens.
 type model interface {
-	tokenize(word string, out []int) []int
+	tokenize(word string, out []token) []token
 	vocab() map[string]int
+}
+
+// token is a model output: an id and the byte range of the word it covers.
+type token struct {
+	id         int
+	start, end int
 }
 
 // wordPiece is greedy longest-match-first subword tokenization: the first piece of a word is
@@ -25,9 +31,9 @@ type wordPiece struct {
 
 func (m *wordPiece) vocab() map[string]int { return m.ids }
 
-func (m *wordPiece) tokenize(word string, out []int) []int {
+func (m *wordPiece) tokenize(word string, out []token) []token {
 	if utf8.RuneCountInString(word) > m.maxChars {
-		return append(out, m.unkID)
+		return append(out, token{m.unkID, 0, len(word)})
 	}
 	mark := len(out)
 	for start := 0; start < len(word); {
@@ -46,9 +52,9 @@ func (m *wordPiece) tokenize(word string, out []int) []int {
 			end -= size
 		}
 		if found < 0 {
-			return append(out[:mark], m.unkID)
+			return append(out[:mark], token{m.unkID, 0, len(word)})
 		}
-		out = append(out, found)
+		out = append(out, token{found, start, end})
 		start = end
 	}
 	return out
@@ -104,7 +110,7 @@ type viterbiNode struct {
 	id    int
 }
 
-func (m *unigram) tokenize(word string, out []int) []int {
+func (m *unigram) tokenize(word string, out []token) []token {
 	n := len(word)
 	if n == 0 {
 		return out
@@ -151,8 +157,10 @@ func (m *unigram) tokenize(word string, out []int) []int {
 	for end := n; end > 0; {
 		node := best[end]
 		isUnk := node.id == m.unkID
-		if !(isUnk && prevUnk && m.fuseUnk) {
-			out = append(out, node.id)
+		if isUnk && prevUnk && m.fuseUnk {
+			out[len(out)-1].start = node.start
+		} else {
+			out = append(out, token{node.id, node.start, end})
 		}
 		prevUnk = isUnk
 		end = node.start

@@ -3,25 +3,25 @@ package tokenizer
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
 	"unicode"
 
 	"golang.org/x/text/unicode/norm"
 )
 
-// normalizer rewrites a text segment before pre-tokenization.
+// normalizer rewrites a text segment before pre-tokenization, keeping the alignment of every
+// byte to the original input.
 type normalizer interface {
-	normalize(s string) string
+	normalize(n nstr) nstr
 }
 
 type normalizerSeq []normalizer
 
-func (ns normalizerSeq) normalize(s string) string {
-	for _, n := range ns {
-		s = n.normalize(s)
+func (ns normalizerSeq) normalize(n nstr) nstr {
+	for _, x := range ns {
+		n = x.normalize(n)
 	}
-	return s
+	return n
 }
 
 // bertNormalizer is Hugging Face's BertNormalizer: clean_text, handle_chinese_chars,
@@ -30,45 +30,40 @@ type bertNormalizer struct {
 	cleanText, chineseChars, stripAccents, lowercase bool
 }
 
-func (b bertNormalizer) normalize(s string) string {
+func (b bertNormalizer) normalize(n nstr) nstr {
 	if b.cleanText {
-		s = cleanText(s)
+		n = mapRunes(n, cleanTextRune)
 	}
 	if b.chineseChars {
-		s = spaceCJK(s)
+		n = mapRunes(n, spaceCJKRune)
 	}
 	if b.stripAccents {
-		s = stripAccents(norm.NFD.String(s))
+		n = mapRunes(formNormalizer{norm.NFD}.normalize(n), stripAccentRune)
 	}
 	if b.lowercase {
-		s = lowercase(s)
+		n = mapRunes(n, lowercaseRune)
 	}
-	return s
+	return n
 }
 
-// cleanText drops NUL, U+FFFD and control/format/private-use/unassigned characters (tab, newline
-// and carriage return excepted) and turns every whitespace character into a plain space.
-func cleanText(s string) string {
-	var sb strings.Builder
-	sb.Grow(len(s))
-	for _, r := range s {
-		if r == 0 || r == 0xFFFD || isControl(r) {
-			continue
-		}
-		if isWhitespace(r) {
-			sb.WriteByte(' ')
-			continue
-		}
-		sb.WriteRune(r)
+// cleanTextRune drops NUL, U+FFFD and control/format/private-use/unassigned characters (tab,
+// newline and carriage return excepted) and turns every whitespace character into a space.
+func cleanTextRune(r rune, w *nbuild, sp span) bool {
+	if r == 0 || r == 0xFFFD || isControl(r) {
+		return false
 	}
-	return sb.String()
+	if isWhitespace(r) && r != ' ' {
+		w.add(" ", sp)
+		return false
+	}
+	return true
 }
 
 func isWhitespace(r rune) bool {
 	if r < 0x80 {
 		return r == ' ' || (r >= '\t' && r <= '\r')
 	}
-	return r == '\t' || r == '\n' || r == '\r' || unicode.Is(unicode.White_Space, r)
+	return unicode.Is(unicode.White_Space, r)
 }
 
 // isControl is Unicode general category "Other" (Cc, Cf, Cs, Co, Cn) minus \t, \n, \r.
@@ -95,96 +90,203 @@ func isCJK(r rune) bool {
 		(r >= 0xF900 && r <= 0xFAFF) || (r >= 0x2F800 && r <= 0x2FA1F)
 }
 
-func spaceCJK(s string) string {
-	var sb strings.Builder
-	sb.Grow(len(s))
-	for _, r := range s {
-		if isCJK(r) {
-			sb.WriteByte(' ')
-			sb.WriteRune(r)
-			sb.WriteByte(' ')
-			continue
-		}
-		sb.WriteRune(r)
+func spaceCJKRune(r rune, w *nbuild, sp span) bool {
+	if r < 0x3400 || !isCJK(r) {
+		return true
 	}
-	return sb.String()
+	w.add(" ", sp)
+	w.addRune(r, sp)
+	w.add(" ", sp)
+	return false
 }
 
-// stripAccents removes nonspacing marks (Mn); callers decompose (NFD) first.
-func stripAccents(s string) string {
-	var sb strings.Builder
-	sb.Grow(len(s))
-	for _, r := range s {
-		if unicode.Is(unicode.Mn, r) {
-			continue
-		}
-		sb.WriteRune(r)
-	}
-	return sb.String()
+// stripAccentRune removes nonspacing marks (Mn); callers decompose (NFD) first.
+func stripAccentRune(r rune, _ *nbuild, _ span) bool {
+	return r < 0x300 || !unicode.Is(unicode.Mn, r)
 }
 
-// lowercase maps each character to its full Unicode lowercase, character by character (no
+// lowercaseRune maps a character to its full Unicode lowercase, character by character (no
 // context-dependent final sigma), as Rust's char::to_lowercase does. The only unconditional
 // multi-character lowercase mapping is U+0130 (İ) -> "i̇".
-func lowercase(s string) string {
-	var sb strings.Builder
-	sb.Grow(len(s))
-	for _, r := range s {
-		if r == 0x130 {
-			sb.WriteString("i\u0307")
-			continue
+func lowercaseRune(r rune, w *nbuild, sp span) bool {
+	if r < 0x80 {
+		if r < 'A' || r > 'Z' {
+			return true
 		}
-		sb.WriteRune(unicode.ToLower(r))
+		w.addRune(r+32, sp)
+		return false
 	}
-	return sb.String()
+	if r == 0x130 {
+		w.add("i\u0307", sp)
+		return false
+	}
+	l := unicode.ToLower(r)
+	if l == r {
+		return true
+	}
+	w.addRune(l, sp)
+	return false
 }
 
-type funcNormalizer func(string) string
+// runeNormalizer applies a per-character rewrite.
+type runeNormalizer func(r rune, w *nbuild, sp span) bool
 
-func (f funcNormalizer) normalize(s string) string { return f(s) }
+func (f runeNormalizer) normalize(n nstr) nstr { return mapRunes(n, f) }
 
+// formNormalizer is a Unicode normalization form. It works segment by segment (the form's
+// boundaries), so a rewritten segment is aligned to the original range of the whole segment.
+type formNormalizer struct{ f norm.Form }
+
+func (fn formNormalizer) normalize(n nstr) nstr {
+	if fn.f.IsNormalString(n.s) {
+		return n
+	}
+	w := newNbuild(len(n.s) + 8)
+	for i := 0; i < len(n.s); {
+		j := i + fn.f.NextBoundaryInString(n.s[i:], true)
+		if j <= i {
+			j = len(n.s)
+		}
+		seg := n.s[i:j]
+		if out := fn.f.String(seg); out == seg {
+			w.copy(n, i, j)
+		} else {
+			w.add(out, n.origin(i, j))
+		}
+		i = j
+	}
+	out := w.done()
+	if whole := fn.f.String(n.s); whole != out.s {
+		// Segments did not compose independently: align everything to the whole range.
+		w = newNbuild(len(whole))
+		w.add(whole, n.origin(0, len(n.s)))
+		return w.done()
+	}
+	return out
+}
+
+// replaceNormalizer replaces every (non-overlapping, leftmost) occurrence of a literal string
+// or an Oniguruma pattern; the replacement is aligned to the range of what it replaces.
 type replaceNormalizer struct {
 	literal string
-	re      *regexp.Regexp
+	re      *hfRegex
 	content string
 }
 
-func (r replaceNormalizer) normalize(s string) string {
-	if r.re != nil {
-		return r.re.ReplaceAllLiteralString(s, r.content)
+func (r replaceNormalizer) normalize(n nstr) nstr {
+	var w *nbuild
+	last := 0
+	r.matches(n.s, func(start, end int) {
+		if w == nil {
+			w = newNbuild(len(n.s) + 8)
+		}
+		w.copy(n, last, start)
+		var sp span
+		switch {
+		case end > start:
+			sp = n.origin(start, end)
+		case start < len(n.s):
+			sp = n.align[start]
+		case start > 0:
+			sp = span{n.align[start-1].end, n.align[start-1].end}
+		}
+		w.add(r.content, sp)
+		last = end
+	})
+	if w == nil {
+		return n
 	}
-	return strings.ReplaceAll(s, r.literal, r.content)
+	w.copy(n, last, len(n.s))
+	return w.done()
+}
+
+func (r replaceNormalizer) matches(s string, fn func(start, end int)) {
+	if r.re != nil {
+		r.re.findAll(s, fn)
+		return
+	}
+	if r.literal == "" {
+		return
+	}
+	for i := 0; ; {
+		j := strings.Index(s[i:], r.literal)
+		if j < 0 {
+			return
+		}
+		fn(i+j, i+j+len(r.literal))
+		i += j + len(r.literal)
+	}
+}
+
+// replaceString applies the replacement to a plain string (the Replace decoder).
+func (r replaceNormalizer) replaceString(s string) string {
+	var b []byte
+	last := 0
+	matched := false
+	r.matches(s, func(start, end int) {
+		matched = true
+		b = append(b, s[last:start]...)
+		b = append(b, r.content...)
+		last = end
+	})
+	if !matched {
+		return s
+	}
+	return string(append(b, s[last:]...))
 }
 
 type stripNormalizer struct{ left, right bool }
 
-func (st stripNormalizer) normalize(s string) string {
+func (st stripNormalizer) normalize(n nstr) nstr {
+	i, j := 0, len(n.s)
 	if st.left {
-		s = strings.TrimLeftFunc(s, unicode.IsSpace)
+		i = len(n.s) - len(strings.TrimLeftFunc(n.s, unicode.IsSpace))
 	}
 	if st.right {
-		s = strings.TrimRightFunc(s, unicode.IsSpace)
+		j = len(strings.TrimRightFunc(n.s, unicode.IsSpace))
 	}
-	return s
+	if j < i {
+		j = i
+	}
+	return n.slice(i, j)
 }
 
-// prependNormalizer prepends a string to non-empty text.
+// prependNormalizer prepends a string to non-empty text, aligned to its first character.
 type prependNormalizer string
 
-func (p prependNormalizer) normalize(s string) string {
-	if s == "" {
-		return s
+func (p prependNormalizer) normalize(n nstr) nstr {
+	if n.s == "" {
+		return n
 	}
-	return string(p) + s
+	w := newNbuild(len(p) + len(n.s))
+	w.add(string(p), n.align[0])
+	w.copy(n, 0, len(n.s))
+	return w.done()
 }
 
-// compileHFRegex compiles a Hugging Face (Oniguruma) pattern with Go's RE2. Oniguruma's \s is
-// Unicode-aware while RE2's is ASCII-only, so a bare \s outside a character class is widened.
-func compileHFRegex(p string) (*regexp.Regexp, error) {
-	if !strings.Contains(p, "[") {
-		p = strings.ReplaceAll(p, `\s`, `[\s\p{Z}\x{85}]`)
+// parseReplace reads the pattern and content of a Replace normalizer or decoder.
+func parseReplace(raw json.RawMessage) (replaceNormalizer, error) {
+	var v struct {
+		Pattern struct {
+			String *string `json:"String"`
+			Regex  *string `json:"Regex"`
+		} `json:"pattern"`
+		Content string `json:"content"`
 	}
-	return regexp.Compile(p)
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return replaceNormalizer{}, fmt.Errorf("Replace: %w", err)
+	}
+	switch {
+	case v.Pattern.String != nil:
+		return replaceNormalizer{literal: *v.Pattern.String, content: v.Content}, nil
+	case v.Pattern.Regex != nil:
+		re, err := compileRegex(*v.Pattern.Regex)
+		if err != nil {
+			return replaceNormalizer{}, fmt.Errorf("Replace: %w", err)
+		}
+		return replaceNormalizer{re: re, content: v.Content}, nil
+	}
+	return replaceNormalizer{}, fmt.Errorf("Replace: pattern has neither String nor Regex")
 }
 
 type rawComponent struct {
@@ -244,17 +346,17 @@ func parseNormalizer(raw json.RawMessage) (normalizer, error) {
 		}
 		return b, nil
 	case "Lowercase":
-		return funcNormalizer(lowercase), nil
+		return runeNormalizer(lowercaseRune), nil
 	case "StripAccents":
-		return funcNormalizer(stripAccents), nil
+		return runeNormalizer(stripAccentRune), nil
 	case "NFD":
-		return funcNormalizer(norm.NFD.String), nil
+		return formNormalizer{norm.NFD}, nil
 	case "NFC":
-		return funcNormalizer(norm.NFC.String), nil
+		return formNormalizer{norm.NFC}, nil
 	case "NFKD":
-		return funcNormalizer(norm.NFKD.String), nil
+		return formNormalizer{norm.NFKD}, nil
 	case "NFKC":
-		return funcNormalizer(norm.NFKC.String), nil
+		return formNormalizer{norm.NFKC}, nil
 	case "Strip":
 		var v struct {
 			Left  bool `json:"strip_left"`
@@ -273,27 +375,11 @@ func parseNormalizer(raw json.RawMessage) (normalizer, error) {
 		}
 		return prependNormalizer(v.Prepend), nil
 	case "Replace":
-		var v struct {
-			Pattern struct {
-				String *string `json:"String"`
-				Regex  *string `json:"Regex"`
-			} `json:"pattern"`
-			Content string `json:"content"`
+		r, err := parseReplace(raw)
+		if err != nil {
+			return nil, fmt.Errorf("normalizer %w", err)
 		}
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return nil, fmt.Errorf("normalizer Replace: %w", err)
-		}
-		switch {
-		case v.Pattern.String != nil:
-			return replaceNormalizer{literal: *v.Pattern.String, content: v.Content}, nil
-		case v.Pattern.Regex != nil:
-			re, err := compileHFRegex(*v.Pattern.Regex)
-			if err != nil {
-				return nil, fmt.Errorf("normalizer Replace regex %q: %w", *v.Pattern.Regex, err)
-			}
-			return replaceNormalizer{re: re, content: v.Content}, nil
-		}
-		return nil, fmt.Errorf("normalizer Replace: pattern has neither String nor Regex")
+		return r, nil
 	}
 	return nil, fmt.Errorf("normalizer type %q is not supported", head.Type)
 }

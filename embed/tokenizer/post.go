@@ -8,7 +8,7 @@ import (
 // postProcessor adds special tokens around a single sequence.
 type postProcessor interface {
 	added() int
-	apply(ids []int) (out, typeIDs []int)
+	apply(ids []int, offs []Offset) (out, typeIDs []int, outOffs []Offset)
 }
 
 type templatePiece struct {
@@ -27,20 +27,35 @@ func (tp template) added() int {
 	return n
 }
 
-func (tp template) apply(ids []int) ([]int, []int) {
+func (tp template) apply(ids []int, offs []Offset) ([]int, []int, []Offset) {
 	out := make([]int, 0, len(ids)+tp.added())
 	types := make([]int, 0, cap(out))
+	outOffs := make([]Offset, 0, cap(out))
 	for _, p := range tp {
-		src := p.ids
-		if !p.special {
-			src = ids
+		if p.special {
+			out = append(out, p.ids...)
+			outOffs = append(outOffs, make([]Offset, len(p.ids))...)
+		} else {
+			out = append(out, ids...)
+			outOffs = append(outOffs, offs...)
 		}
-		out = append(out, src...)
-		for range src {
+		for len(types) < len(out) {
 			types = append(types, p.typeID)
 		}
 	}
-	return out, types
+	return out, types, outOffs
+}
+
+// prefix is the special token ids the template puts before the sequence.
+func (tp template) prefix() []int {
+	var ids []int
+	for _, p := range tp {
+		if !p.special {
+			break
+		}
+		ids = append(ids, p.ids...)
+	}
+	return ids
 }
 
 func parsePostProcessor(raw json.RawMessage) (postProcessor, error) {

@@ -3,25 +3,208 @@ package tokenizer
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 )
 
-// preTokenizer splits a normalized segment into words. first is true for the segment that
-// starts the input (Metaspace's prepend_scheme "first").
+// preTokenizer splits normalized pieces into words (and may rewrite them, as ByteLevel and
+// Metaspace do). Empty pieces are dropped after every step, as Hugging Face does.
 type preTokenizer interface {
-	split(words []string, first bool) []string
+	split(pieces []nstr) []nstr
 }
 
 type preSeq []preTokenizer
 
-func (ps preSeq) split(words []string, first bool) []string {
+func (ps preSeq) split(pieces []nstr) []nstr {
 	for _, p := range ps {
-		words = p.split(words, first)
+		pieces = p.split(pieces)
 	}
-	return words
+	return pieces
+}
+
+// segment is a piece of a string found by a pattern: a match or the text between matches.
+type segment struct {
+	start, end int
+	match      bool
+}
+
+// behavior is what Split does with the matches (Hugging Face's SplitDelimiterBehavior).
+type behavior uint8
+
+const (
+	removed behavior = iota
+	isolated
+	mergedWithPrevious
+	mergedWithNext
+	contiguous
+)
+
+var behaviors = map[string]behavior{
+	"Removed": removed, "Isolated": isolated, "MergedWithPrevious": mergedWithPrevious,
+	"MergedWithNext": mergedWithNext, "Contiguous": contiguous,
+}
+
+// applyBehavior turns segments (covering the whole string, in order) into the ranges to
+// keep. Consecutive matches are merged with the neighbouring text only once: a match that
+// follows a match stays on its own (MergedWith*) or joins it (Contiguous).
+func applyBehavior(segs []segment, b behavior, out []segment) []segment {
+	switch b {
+	case removed:
+		for _, s := range segs {
+			if !s.match {
+				out = append(out, s)
+			}
+		}
+	case isolated:
+		out = append(out, segs...)
+	case contiguous:
+		prev := false
+		for _, s := range segs {
+			if len(out) > 0 && s.match == prev {
+				out[len(out)-1].end = s.end
+			} else {
+				out = append(out, s)
+			}
+			prev = s.match
+		}
+	case mergedWithPrevious:
+		prev := false
+		for _, s := range segs {
+			if s.match && !prev && len(out) > 0 {
+				out[len(out)-1].end = s.end
+			} else {
+				out = append(out, s)
+			}
+			prev = s.match
+		}
+	case mergedWithNext:
+		mark := len(out)
+		prev := false
+		for i := len(segs) - 1; i >= 0; i-- {
+			s := segs[i]
+			if s.match && !prev && len(out) > mark {
+				out[len(out)-1].start = s.start
+			} else {
+				out = append(out, s)
+			}
+			prev = s.match
+		}
+		for i, j := mark, len(out)-1; i < j; i, j = i+1, j-1 {
+			out[i], out[j] = out[j], out[i]
+		}
+	}
+	return out
+}
+
+// splitter finds the segments of a string.
+type splitter interface {
+	segments(s string, out []segment) []segment
+}
+
+// regexSplitter: matches of an Oniguruma pattern; invert swaps matches and the text between.
+type regexSplitter struct {
+	re     *hfRegex
+	invert bool
+}
+
+func (r regexSplitter) segments(s string, out []segment) []segment {
+	prev := 0
+	r.re.findAll(s, func(start, end int) {
+		if start > prev {
+			out = append(out, segment{prev, start, r.invert})
+		}
+		out = append(out, segment{start, end, !r.invert})
+		prev = end
+	})
+	if prev < len(s) {
+		out = append(out, segment{prev, len(s), r.invert})
+	}
+	return out
+}
+
+// literalSplitter: occurrences of a fixed string.
+type literalSplitter struct {
+	lit    string
+	invert bool
+}
+
+func (l literalSplitter) segments(s string, out []segment) []segment {
+	if l.lit == "" {
+		return append(out, segment{0, len(s), l.invert})
+	}
+	prev := 0
+	for {
+		j := strings.Index(s[prev:], l.lit)
+		if j < 0 {
+			break
+		}
+		if j > 0 {
+			out = append(out, segment{prev, prev + j, l.invert})
+		}
+		out = append(out, segment{prev + j, prev + j + len(l.lit), !l.invert})
+		prev += j + len(l.lit)
+	}
+	if prev < len(s) {
+		out = append(out, segment{prev, len(s), l.invert})
+	}
+	return out
+}
+
+// runeSplitter: every character for which is returns true is a match of its own.
+type runeSplitter func(rune) bool
+
+func (f runeSplitter) segments(s string, out []segment) []segment {
+	prev := 0
+	for i, r := range s {
+		if f(r) {
+			if i > prev {
+				out = append(out, segment{prev, i, false})
+			}
+			n := utf8.RuneLen(r)
+			if n < 0 {
+				n = 1
+			}
+			out = append(out, segment{i, i + n, true})
+			prev = i + n
+		}
+	}
+	if prev < len(s) {
+		out = append(out, segment{prev, len(s), false})
+	}
+	return out
+}
+
+// splitPre is a pre-tokenizer that splits by a splitter and a behavior (Split, Punctuation,
+// Digits, WhitespaceSplit, ...).
+type splitPre struct {
+	by  splitter
+	beh behavior
+}
+
+func (p splitPre) split(pieces []nstr) []nstr {
+	var out []nstr
+	var segs, keep []segment
+	for _, n := range pieces {
+		segs = p.by.segments(n.s, segs[:0])
+		keep = applyBehavior(segs, p.beh, keep[:0])
+		for _, k := range keep {
+			if k.end > k.start {
+				out = append(out, n.slice(k.start, k.end))
+			}
+		}
+	}
+	return out
+}
+
+// chain applies several splitters in turn (BertPreTokenizer: whitespace, then punctuation).
+type chain []preTokenizer
+
+func (c chain) split(pieces []nstr) []nstr {
+	for _, p := range c {
+		pieces = p.split(pieces)
+	}
+	return pieces
 }
 
 // isBertPunct is ASCII punctuation (which includes symbols such as $ + < = > ^ ` |) or any
@@ -33,98 +216,45 @@ func isBertPunct(r rune) bool {
 	return unicode.IsPunct(r)
 }
 
-// bertPre splits on whitespace (dropped) and isolates each punctuation character.
-type bertPre struct{}
+// isRustWhitespace is Rust's char::is_whitespace: the White_Space property.
+func isRustWhitespace(r rune) bool { return isWhitespace(r) }
 
-func (bertPre) split(words []string, _ bool) []string {
-	var out []string
-	for _, w := range words {
-		start := -1
-		for i, r := range w {
-			switch {
-			case isWhitespace(r) || unicode.IsSpace(r):
-				if start >= 0 {
-					out = append(out, w[start:i])
-					start = -1
-				}
-			case isBertPunct(r):
-				if start >= 0 {
-					out = append(out, w[start:i])
-					start = -1
-				}
-				out = append(out, w[i:i+utf8.RuneLen(r)])
-			default:
-				if start < 0 {
-					start = i
-				}
-			}
-		}
-		if start >= 0 {
-			out = append(out, w[start:])
-		}
-	}
-	return out
-}
-
-type whitespaceSplit struct{}
-
-func (whitespaceSplit) split(words []string, _ bool) []string {
-	var out []string
-	for _, w := range words {
-		out = append(out, strings.FieldsFunc(w, unicode.IsSpace)...)
-	}
-	return out
-}
-
-// whitespacePre is Hugging Face's Whitespace pre-tokenizer: \w+|[^\w\s]+ with Unicode classes.
-type whitespacePre struct{ re *regexp.Regexp }
-
-func (p whitespacePre) split(words []string, _ bool) []string {
-	var out []string
-	for _, w := range words {
-		out = append(out, p.re.FindAllString(w, -1)...)
-	}
-	return out
-}
-
-// metaspace replaces spaces with the replacement character (▁), prepends one per the scheme and
-// optionally splits before each replacement character.
+// metaspace replaces spaces with the replacement character (▁), prepends one per the scheme
+// (first: only to a piece that starts the input) and optionally splits before each
+// replacement character.
 type metaspace struct {
-	repl    string
+	repl    rune
 	prepend string // "always", "first", "never"
-	splitRe bool
+	splitOn bool
 }
 
-func (m metaspace) split(words []string, first bool) []string {
-	var out []string
-	for _, w := range words {
-		if w == "" {
+func (m metaspace) split(pieces []nstr) []nstr {
+	var out []nstr
+	var segs, keep []segment
+	replStr := string(m.repl)
+	for _, n := range pieces {
+		n = mapRunes(n, func(r rune, w *nbuild, sp span) bool {
+			if r != ' ' {
+				return true
+			}
+			w.addRune(m.repl, sp)
+			return false
+		})
+		if n.s == "" {
 			continue
 		}
-		w = strings.ReplaceAll(w, " ", m.repl)
-		if (m.prepend == "always" || (m.prepend == "first" && first)) && !strings.HasPrefix(w, m.repl) {
-			w = m.repl + w
+		if !strings.HasPrefix(n.s, replStr) &&
+			(m.prepend == "always" || (m.prepend == "first" && n.align[0].start == 0)) {
+			n = prependNormalizer(replStr).normalize(n)
 		}
-		if !m.splitRe {
-			out = append(out, w)
+		if !m.splitOn {
+			out = append(out, n)
 			continue
 		}
-		// Each piece starts at a replacement character (merged with the text that follows).
-		start := 0
-		for i := 0; i < len(w); {
-			j := strings.Index(w[i:], m.repl)
-			if j < 0 {
-				break
-			}
-			pos := i + j
-			if pos > start {
-				out = append(out, w[start:pos])
-				start = pos
-			}
-			i = pos + len(m.repl)
-		}
-		if start < len(w) {
-			out = append(out, w[start:])
+		segs = runeSplitter(func(r rune) bool { return r == m.repl }).segments(n.s, segs[:0])
+		keep = applyBehavior(segs, mergedWithNext, keep[:0])
+		for _, k := range keep {
+			out = append(out, n.slice(k.start, k.end))
 		}
 	}
 	return out
@@ -158,7 +288,7 @@ func parsePreTokenizer(raw json.RawMessage) (preTokenizer, error) {
 		}
 		return seq, nil
 	case "BertPreTokenizer":
-		return bertPre{}, nil
+		return chain{splitPre{runeSplitter(isRustWhitespace), removed}, splitPre{runeSplitter(isBertPunct), isolated}}, nil
 	case "ByteLevel":
 		var v struct {
 			AddPrefixSpace *bool `json:"add_prefix_space"`
@@ -167,18 +297,51 @@ func parsePreTokenizer(raw json.RawMessage) (preTokenizer, error) {
 		if err := json.Unmarshal(raw, &v); err != nil {
 			return nil, fmt.Errorf("pre_tokenizer ByteLevel: %w", err)
 		}
-		p := byteLevel{addPrefixSpace: true, useRegex: true}
+		p := byteLevel{addPrefixSpace: true}
 		if v.AddPrefixSpace != nil {
 			p.addPrefixSpace = *v.AddPrefixSpace
 		}
-		if v.UseRegex != nil {
-			p.useRegex = *v.UseRegex
+		if v.UseRegex == nil || *v.UseRegex {
+			p.re = gpt2Regex()
 		}
 		return p, nil
 	case "WhitespaceSplit":
-		return whitespaceSplit{}, nil
+		return splitPre{runeSplitter(isRustWhitespace), removed}, nil
 	case "Whitespace":
-		return whitespacePre{re: regexp.MustCompile(`[\p{L}\p{M}\p{Nd}\p{Pc}]+|[^\p{L}\p{M}\p{Nd}\p{Pc}\s\p{Z}]+`)}, nil
+		re, err := compileRegex(`\w+|[^\w\s]+`)
+		if err != nil {
+			return nil, err
+		}
+		return splitPre{regexSplitter{re: re, invert: true}, removed}, nil
+	case "Punctuation":
+		var v struct {
+			Behavior string `json:"behavior"`
+		}
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, fmt.Errorf("pre_tokenizer Punctuation: %w", err)
+		}
+		b := isolated
+		if v.Behavior != "" {
+			var ok bool
+			if b, ok = behaviors[v.Behavior]; !ok {
+				return nil, fmt.Errorf("pre_tokenizer Punctuation: unknown behavior %q", v.Behavior)
+			}
+		}
+		return splitPre{runeSplitter(isBertPunct), b}, nil
+	case "Digits":
+		var v struct {
+			Individual bool `json:"individual_digits"`
+		}
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, fmt.Errorf("pre_tokenizer Digits: %w", err)
+		}
+		b := contiguous
+		if v.Individual {
+			b = isolated
+		}
+		return splitPre{runeSplitter(func(r rune) bool { return r >= '0' && r <= '9' }), b}, nil
+	case "Split":
+		return parseSplit(raw)
 	case "Metaspace":
 		var v struct {
 			Replacement    string  `json:"replacement"`
@@ -189,17 +352,22 @@ func parsePreTokenizer(raw json.RawMessage) (preTokenizer, error) {
 		if err := json.Unmarshal(raw, &v); err != nil {
 			return nil, fmt.Errorf("pre_tokenizer Metaspace: %w", err)
 		}
-		m := metaspace{repl: v.Replacement, prepend: "always", splitRe: true}
-		if m.repl == "" {
-			m.repl = "\u2581"
+		m := metaspace{repl: '\u2581', prepend: "always", splitOn: true}
+		if v.Replacement != "" {
+			r, size := utf8.DecodeRuneInString(v.Replacement)
+			if size != len(v.Replacement) {
+				return nil, fmt.Errorf("pre_tokenizer Metaspace: replacement %q is not one character", v.Replacement)
+			}
+			m.repl = r
 		}
 		if v.PrependScheme != nil {
 			m.prepend = *v.PrependScheme
-		} else if v.AddPrefixSpace != nil && !*v.AddPrefixSpace {
+		}
+		if v.AddPrefixSpace != nil && !*v.AddPrefixSpace {
 			m.prepend = "never"
 		}
 		if v.Split != nil {
-			m.splitRe = *v.Split
+			m.splitOn = *v.Split
 		}
 		switch m.prepend {
 		case "always", "first", "never":
@@ -209,4 +377,34 @@ func parsePreTokenizer(raw json.RawMessage) (preTokenizer, error) {
 		return m, nil
 	}
 	return nil, fmt.Errorf("pre_tokenizer type %q is not supported", head.Type)
+}
+
+// parseSplit reads a Split pre-tokenizer: a String or Regex pattern, a behavior and invert.
+func parseSplit(raw json.RawMessage) (preTokenizer, error) {
+	var v struct {
+		Pattern struct {
+			String *string `json:"String"`
+			Regex  *string `json:"Regex"`
+		} `json:"pattern"`
+		Behavior string `json:"behavior"`
+		Invert   bool   `json:"invert"`
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, fmt.Errorf("pre_tokenizer Split: %w", err)
+	}
+	b, ok := behaviors[v.Behavior]
+	if !ok {
+		return nil, fmt.Errorf("pre_tokenizer Split: unknown behavior %q", v.Behavior)
+	}
+	switch {
+	case v.Pattern.String != nil:
+		return splitPre{literalSplitter{lit: *v.Pattern.String, invert: v.Invert}, b}, nil
+	case v.Pattern.Regex != nil:
+		re, err := compileRegex(*v.Pattern.Regex)
+		if err != nil {
+			return nil, fmt.Errorf("pre_tokenizer Split: %w", err)
+		}
+		return splitPre{regexSplitter{re: re, invert: v.Invert}, b}, nil
+	}
+	return nil, fmt.Errorf("pre_tokenizer Split: pattern has neither String nor Regex")
 }

@@ -2,9 +2,11 @@ package tokenizer
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
-	"sort"
+	"path/filepath"
 	"strings"
 )
 
@@ -14,19 +16,35 @@ type Tokenizer struct {
 	pre    preTokenizer
 	model  model
 	post   postProcessor
-	added  []addedToken // matched in the raw text (normalized=false), longest first
-	nadded []addedToken // matched in the normalized text (normalized=true), longest first
+	dec    decoder
+	added  *addedMatcher // matched in the raw text (normalized=false)
+	nadded *addedMatcher // matched in the normalized text (normalized=true)
 
 	maxLength int // 0: no truncation
 	padID     int
 	padTypeID int
 	unkID     int
-	idToToken map[int]string
+	vocabSize int
+
+	idToToken   map[int]string // model vocabulary and added tokens (content)
+	addedByText map[string]int // added token content -> id
+	decodeAs    map[int]string // added tokens that decode as their normalized form
+	special     map[string]bool
+	cfg         Config
 }
 
-type addedToken struct {
-	content string
-	id      int
+// Config holds the fields of tokenizer_config.json (the transformers side of a tokenizer) that
+// matter when talking to a model server. Load reads it from the directory of tokenizer.json
+// when the file is there; zero otherwise.
+type Config struct {
+	BOSToken string `json:"-"` // "" when unset
+	EOSToken string `json:"-"`
+	// AddBOSToken is the config's add_bos_token (nil when absent). Hugging Face's tokenizers
+	// library ignores it; whether Encode adds a BOS is the post-processor's business (AddsBOS).
+	AddBOSToken *bool `json:"add_bos_token"`
+	// CleanUpTokenizationSpaces is transformers' clean_up_tokenization_spaces: decoders in
+	// transformers (and so vLLM's detokenizer) apply CleanUpTokenizationSpaces after Decode.
+	CleanUpTokenizationSpaces bool `json:"clean_up_tokenization_spaces"`
 }
 
 // Encoding is one encoded text.
@@ -34,9 +52,17 @@ type Encoding struct {
 	IDs           []int
 	TypeIDs       []int
 	AttentionMask []int
+	// Offsets are the byte ranges of the input that each token came from ([0,0) for the
+	// special tokens the post-processor adds). A byte-level token that holds part of a
+	// multi-byte character covers the whole character, so neighbours can overlap.
+	Offsets []Offset
 }
 
-// Load reads a tokenizer.json file.
+// Offset is a byte range [Start, End) of the encoded text.
+type Offset struct{ Start, End int }
+
+// Load reads a tokenizer.json file, and tokenizer_config.json from the same directory when it
+// exists (see Config).
 func Load(path string) (*Tokenizer, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -46,8 +72,70 @@ func Load(path string) (*Tokenizer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer %s: %w", path, err)
 	}
+	cfgPath := filepath.Join(filepath.Dir(path), "tokenizer_config.json")
+	cb, err := os.ReadFile(cfgPath)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("tokenizer: %w", err)
+	default:
+		if t.cfg, err = ParseConfig(cb); err != nil {
+			return nil, fmt.Errorf("tokenizer %s: %w", cfgPath, err)
+		}
+	}
 	return t, nil
 }
+
+// ParseConfig decodes the JSON text of a tokenizer_config.json file.
+func ParseConfig(data []byte) (Config, error) {
+	var c Config
+	if err := json.Unmarshal(data, &c); err != nil {
+		return Config{}, fmt.Errorf("decode tokenizer_config.json: %w", err)
+	}
+	var toks struct {
+		BOS json.RawMessage `json:"bos_token"`
+		EOS json.RawMessage `json:"eos_token"`
+	}
+	if err := json.Unmarshal(data, &toks); err != nil {
+		return Config{}, fmt.Errorf("decode tokenizer_config.json: %w", err)
+	}
+	var err error
+	if c.BOSToken, err = configToken(toks.BOS); err != nil {
+		return Config{}, fmt.Errorf("tokenizer_config.json bos_token: %w", err)
+	}
+	if c.EOSToken, err = configToken(toks.EOS); err != nil {
+		return Config{}, fmt.Errorf("tokenizer_config.json eos_token: %w", err)
+	}
+	return c, nil
+}
+
+// configToken reads a special token given as a string, as {"content": ...}, or null.
+func configToken(raw json.RawMessage) (string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		return s, nil
+	}
+	var o struct {
+		Content string `json:"content"`
+	}
+	if err := json.Unmarshal(raw, &o); err != nil {
+		return "", err
+	}
+	return o.Content, nil
+}
+
+// WithConfig returns a copy that uses c as its tokenizer_config.json.
+func (t *Tokenizer) WithConfig(c Config) *Tokenizer {
+	cp := *t
+	cp.cfg = c
+	return &cp
+}
+
+// Config is the tokenizer_config.json Load found (zero if none).
+func (t *Tokenizer) Config() Config { return t.cfg }
 
 // Parse decodes the JSON text of a tokenizer.json file.
 func Parse(data []byte) (*Tokenizer, error) {
@@ -64,10 +152,15 @@ func Parse(data []byte) (*Tokenizer, error) {
 			ID         int    `json:"id"`
 			Content    string `json:"content"`
 			Normalized bool   `json:"normalized"`
+			Special    bool   `json:"special"`
+			SingleWord bool   `json:"single_word"`
+			LStrip     bool   `json:"lstrip"`
+			RStrip     bool   `json:"rstrip"`
 		} `json:"added_tokens"`
 		Normalizer    json.RawMessage `json:"normalizer"`
 		PreTokenizer  json.RawMessage `json:"pre_tokenizer"`
 		PostProcessor json.RawMessage `json:"post_processor"`
+		Decoder       json.RawMessage `json:"decoder"`
 		Model         json.RawMessage `json:"model"`
 	}
 	if err := json.Unmarshal(data, &f); err != nil {
@@ -87,6 +180,9 @@ func Parse(data []byte) (*Tokenizer, error) {
 	if t.post, err = parsePostProcessor(f.PostProcessor); err != nil {
 		return nil, err
 	}
+	if t.dec, err = parseDecoder(f.Decoder); err != nil {
+		return nil, err
+	}
 	if f.Truncation != nil {
 		if f.Truncation.Direction != "" && f.Truncation.Direction != "Right" {
 			return nil, fmt.Errorf("truncation direction %q is not supported", f.Truncation.Direction)
@@ -98,19 +194,39 @@ func Parse(data []byte) (*Tokenizer, error) {
 	for tok, id := range vocab {
 		t.idToToken[id] = tok
 	}
+	t.addedByText = make(map[string]int, len(f.AddedTokens))
+	t.decodeAs = map[int]string{}
+	t.special = map[string]bool{}
+	var raw, normed []addedToken
 	for _, a := range f.AddedTokens {
-		t.idToToken[a.ID] = a.Content
 		if a.Content == "" {
 			continue
 		}
-		if a.Normalized {
-			t.nadded = append(t.nadded, addedToken{a.Content, a.ID})
-		} else {
-			t.added = append(t.added, addedToken{a.Content, a.ID})
+		t.idToToken[a.ID] = a.Content
+		t.addedByText[a.Content] = a.ID
+		if a.Special {
+			t.special[a.Content] = true
 		}
+		at := addedToken{content: a.Content, id: a.ID, special: a.Special, singleWord: a.SingleWord,
+			lstrip: a.LStrip, rstrip: a.RStrip}
+		if !a.Normalized {
+			raw = append(raw, at)
+			continue
+		}
+		// A normalized token is matched, and decoded, as its normalized form.
+		if t.norm != nil {
+			if n := t.norm.normalize(newNstr(a.Content, 0)).s; n != "" {
+				if n != a.Content {
+					t.decodeAs[a.ID] = n
+				}
+				at.content = n
+			}
+		}
+		normed = append(normed, at)
 	}
-	for _, l := range [][]addedToken{t.added, t.nadded} {
-		sort.SliceStable(l, func(i, j int) bool { return len(l[i].content) > len(l[j].content) })
+	t.added, t.nadded = newAddedMatcher(raw), newAddedMatcher(normed)
+	for id := range t.idToToken {
+		t.vocabSize = max(t.vocabSize, id+1)
 	}
 	switch {
 	case f.Padding != nil:
@@ -150,46 +266,86 @@ func (t *Tokenizer) PadID() int { return t.padID }
 // UnkID is the model's unknown-token id, -1 for a BPE model without one (byte-level BPE).
 func (t *Tokenizer) UnkID() int { return t.unkID }
 
-// VocabSize is one more than the largest token id.
-func (t *Tokenizer) VocabSize() int {
-	n := 0
-	for id := range t.idToToken {
-		n = max(n, id+1)
-	}
-	return n
-}
+// VocabSize is one more than the largest token id (model vocabulary and added tokens).
+func (t *Tokenizer) VocabSize() int { return t.vocabSize }
 
-// TokenID returns the id of a token string (vocabulary or added token).
+// TokenID returns the id of a token string: an added token, else a model vocabulary entry.
 func (t *Tokenizer) TokenID(tok string) (int, bool) {
-	for _, l := range [][]addedToken{t.added, t.nadded} {
-		for _, a := range l {
-			if a.content == tok {
-				return a.id, true
-			}
-		}
+	if id, ok := t.addedByText[tok]; ok {
+		return id, true
 	}
 	id, ok := t.model.vocab()[tok]
 	return id, ok
 }
 
-// Token returns the string of an id ("" when unknown).
+// Token returns the string of an id as the vocabulary spells it (byte-level "Ġthe", "▁the",
+// "##ing", "<0x0A>"; added tokens as written), "" when unknown.
 func (t *Tokenizer) Token(id int) string { return t.idToToken[id] }
 
+// IsSpecial reports whether id is an added token marked special (what Decode skips).
+func (t *Tokenizer) IsSpecial(id int) bool {
+	s, ok := t.idToToken[id]
+	return ok && t.special[s]
+}
+
+// BOS is the id of the beginning-of-sequence token: tokenizer_config.json's bos_token, else
+// the first special token the post-processor puts before the text.
+func (t *Tokenizer) BOS() (int, bool) {
+	if t.cfg.BOSToken != "" {
+		return t.TokenID(t.cfg.BOSToken)
+	}
+	if tp, ok := t.post.(template); ok {
+		if ids := tp.prefix(); len(ids) > 0 {
+			return ids[0], true
+		}
+	}
+	return 0, false
+}
+
+// EOS is the id of tokenizer_config.json's eos_token.
+func (t *Tokenizer) EOS() (int, bool) {
+	if t.cfg.EOSToken == "" {
+		return 0, false
+	}
+	return t.TokenID(t.cfg.EOSToken)
+}
+
+// AddsBOS reports whether Encode with addSpecial puts BOS first: the post-processor's
+// template starts with the BOS token.
+func (t *Tokenizer) AddsBOS() bool {
+	bos, ok := t.BOS()
+	if !ok {
+		return false
+	}
+	if tp, isTemplate := t.post.(template); isTemplate {
+		ids := tp.prefix()
+		return len(ids) > 0 && ids[0] == bos
+	}
+	return false
+}
+
 // Encode tokenizes one text. addSpecial adds the post-processor's special tokens ([CLS] ...
-// [SEP]); truncation (WithMaxLength or tokenizer.json) keeps the first tokens so that the result,
-// special tokens included, fits.
+// [SEP], Llama's BOS); truncation (WithMaxLength or tokenizer.json) keeps the first tokens so
+// that the result, special tokens included, fits. Added tokens written in the text
+// ("<|eot_id|>", "[SEP]") become their ids whatever addSpecial says, as in Hugging Face.
 func (t *Tokenizer) Encode(text string, addSpecial bool) Encoding {
-	ids := t.encodeIDs(text)
+	toks := t.encodeTokens(text)
 	var nSpecial int
 	if addSpecial && t.post != nil {
 		nSpecial = t.post.added()
 	}
-	if t.maxLength > 0 && len(ids)+nSpecial > t.maxLength {
-		ids = ids[:max(t.maxLength-nSpecial, 0)]
+	if t.maxLength > 0 && len(toks)+nSpecial > t.maxLength {
+		toks = toks[:max(t.maxLength-nSpecial, 0)]
+	}
+	ids := make([]int, len(toks))
+	offs := make([]Offset, len(toks))
+	for i, tk := range toks {
+		ids[i] = tk.id
+		offs[i] = Offset{tk.start, tk.end}
 	}
 	var typeIDs []int
 	if addSpecial && t.post != nil {
-		ids, typeIDs = t.post.apply(ids)
+		ids, typeIDs, offs = t.post.apply(ids, offs)
 	} else {
 		typeIDs = make([]int, len(ids))
 	}
@@ -197,69 +353,100 @@ func (t *Tokenizer) Encode(text string, addSpecial bool) Encoding {
 	for i := range mask {
 		mask[i] = 1
 	}
-	return Encoding{IDs: ids, TypeIDs: typeIDs, AttentionMask: mask}
+	return Encoding{IDs: ids, TypeIDs: typeIDs, AttentionMask: mask, Offsets: offs}
 }
 
-// encodeIDs runs added-token extraction, normalization, pre-tokenization and the model.
-func (t *Tokenizer) encodeIDs(text string) []int {
-	var ids []int
-	first := true
-	splitAdded(text, t.added, func(seg string, id int) {
-		if id >= 0 {
-			ids = append(ids, id)
-			first = false
-			return
+// encodeTokens runs added-token extraction, normalization, pre-tokenization and the model;
+// token ranges are offsets into text.
+func (t *Tokenizer) encodeTokens(text string) []token {
+	var out []token
+	var splits, nsplits []addedSplit
+	whole := newNstr(text, 0)
+	splits = t.added.find(text, splits)
+	for _, sp := range splits {
+		if sp.end <= sp.start {
+			continue
 		}
+		if sp.id >= 0 {
+			out = append(out, token{sp.id, sp.start, sp.end})
+			continue
+		}
+		seg := whole.slice(sp.start, sp.end)
 		if t.norm != nil {
 			seg = t.norm.normalize(seg)
 		}
-		splitAdded(seg, t.nadded, func(s string, id int) {
-			if id >= 0 {
-				ids = append(ids, id)
-				first = false
-				return
+		nsplits = t.nadded.find(seg.s, nsplits[:0])
+		for _, ns := range nsplits {
+			if ns.end <= ns.start {
+				continue
 			}
-			words := []string{s}
+			piece := seg.slice(ns.start, ns.end)
+			if ns.id >= 0 {
+				o := piece.origin(0, len(piece.s))
+				out = append(out, token{ns.id, int(o.start), int(o.end)})
+				continue
+			}
+			words := []nstr{piece}
 			if t.pre != nil {
-				words = t.pre.split(words, first)
+				words = t.pre.split(words)
 			}
-			first = false
 			for _, w := range words {
-				if w != "" {
-					ids = t.model.tokenize(w, ids)
+				if w.s == "" {
+					continue
+				}
+				mark := len(out)
+				out = t.model.tokenize(w.s, out)
+				for i := mark; i < len(out); i++ {
+					o := w.origin(out[i].start, out[i].end)
+					out[i].start, out[i].end = int(o.start), int(o.end)
 				}
 			}
-		})
-	})
-	return ids
+		}
+	}
+	return out
 }
 
-// splitAdded calls fn for each piece of s in order: added tokens (leftmost, longest first) with
-// their id, and the text between them with id -1. Empty text pieces are skipped.
-func splitAdded(s string, added []addedToken, fn func(string, int)) {
-	if len(added) == 0 {
-		if s != "" {
-			fn(s, -1)
-		}
-		return
-	}
-	for len(s) > 0 {
-		at, which := -1, -1
-		for i, a := range added {
-			if j := strings.Index(s, a.content); j >= 0 && (at < 0 || j < at) {
-				at, which = j, i // longest first: a shorter token at the same place never wins
+// Decode turns ids back into text as Hugging Face's decode does: ids map to their token
+// strings (unknown ids are dropped, special tokens too when skipSpecial), then the decoder
+// chain runs over them (without a decoder the tokens are joined with spaces). Byte-level
+// tokens that split a character decode to U+FFFD when the character is not complete within ids.
+func (t *Tokenizer) Decode(ids []int, skipSpecial bool) string {
+	toks := make([]string, 0, len(ids))
+	for _, id := range ids {
+		s, ok := t.decodeAs[id]
+		if !ok {
+			if s, ok = t.idToToken[id]; !ok {
+				continue
 			}
 		}
-		if at < 0 {
-			fn(s, -1)
-			return
+		if skipSpecial && t.special[s] {
+			continue
 		}
-		if at > 0 {
-			fn(s[:at], -1)
-		}
-		fn(added[which].content, added[which].id)
-		s = s[at+len(added[which].content):]
+		toks = append(toks, s)
 	}
+	return t.DecodeTokens(toks)
+}
+
+// DecodeTokens runs the decoder over token strings (as transformers' convert_tokens_to_string
+// does for a fast tokenizer).
+func (t *Tokenizer) DecodeTokens(toks []string) string {
+	if t.dec == nil {
+		return strings.Join(toks, " ")
+	}
+	if len(toks) == 0 {
+		return ""
+	}
+	return strings.Join(t.dec.decodeChain(toks), "")
+}
+
+// CleanUpTokenizationSpaces is transformers' clean_up_tokenization: it removes the space
+// before . ? ! , and English contractions (" n't" "'m" "'s" "'ve" "'re", " ' "), the way
+// tokenizers with clean_up_tokenization_spaces (Llama-3's config) post-process decoded text.
+func CleanUpTokenizationSpaces(s string) string { return transformersCleanup.Replace(s) }
+
+var transformersCleanup = sequentialReplacer{
+	" .", ".", " ?", "?", " !", "!", " ,", ",", " ' ", "'", " n't", "n't", " 'm", "'m",
+	" 's", "'s", " 've", "'ve", " 're", "'re",
 }
 
 // Batch is a padded batch in row-major [rows][cols] layout, ready for an encoder.
