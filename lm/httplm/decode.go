@@ -74,8 +74,14 @@ func decodeVLLMEcho(b []byte, pairs []lm.Pair, out []lm.Result) error {
 		if len(lp.TokenLogprobs) < n {
 			return misconfigured("the server returned %d log-probabilities for a prompt of %d tokens: it ignores echo:true (not a vLLM-compatible prompt scorer); use --backend vllm-prompt-logprobs, tgi or sglang", len(lp.TokenLogprobs), n)
 		}
-		if len(lp.TokenLogprobs) > n+1 {
-			return mismatch("the server returned %d log-probabilities for %d prompt ids and 1 generated token: it did not score the ids sent", len(lp.TokenLogprobs), n)
+		if len(lp.TokenLogprobs) != n+1 {
+			// vLLM always echoes every prompt id and the one generated token. Servers that drop
+			// the BOS from the echo (llama.cpp's server, lm-evaluation-harness
+			// tests/testdata/gguf_test_8fcf3f2f….pkl) would shift every position by one.
+			return mismatch("the server returned %d log-probabilities for %d prompt ids and 1 generated token: its echo does not cover the ids sent one to one", len(lp.TokenLogprobs), n)
+		}
+		if lp.TokenLogprobs[0] != nil {
+			return mismatch("choice %d: the first echoed token has a log-probability, so it is not the first prompt id", i)
 		}
 		if len(lp.Tokens) != len(lp.TokenLogprobs) {
 			return fmt.Errorf("choice %d: %d tokens for %d log-probabilities", i, len(lp.Tokens), len(lp.TokenLogprobs))
