@@ -189,8 +189,34 @@ var overflowPatterns = []struct {
 	{regexp.MustCompile(`[Ii]nput length \((\d+) tokens\) exceeds the maximum allowed length \((\d+) tokens\)`), 2, 1},
 }
 
+// errorText is the message of a JSON error body ({"error": "..."}, {"error": {"message"}},
+// {"message"}), unescaped, or the body itself.
+func errorText(body string) string {
+	var v struct {
+		Error   json.RawMessage `json:"error"`
+		Message string          `json:"message"`
+	}
+	if json.Unmarshal([]byte(body), &v) != nil {
+		return body
+	}
+	var s string
+	var o struct {
+		Message string `json:"message"`
+	}
+	switch {
+	case json.Unmarshal(v.Error, &s) == nil && s != "":
+		return s
+	case json.Unmarshal(v.Error, &o) == nil && o.Message != "":
+		return o.Message
+	case v.Message != "":
+		return v.Message
+	}
+	return body
+}
+
 // overflowFrom recognizes a context-length rejection.
 func overflowFrom(body string) (*lm.OverflowError, bool) {
+	body = errorText(body)
 	atoi := func(s string) int { n, _ := strconv.Atoi(s); return n }
 	for _, p := range overflowPatterns {
 		if m := p.re.FindStringSubmatch(body); m != nil {

@@ -101,7 +101,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // Python's json and serde_json write '<' and '>' as they are
+	_ = enc.Encode(v)
 }
 
 // logprobs computes the prompt's log-probabilities (float32-rounded, index 0 NaN) and the
