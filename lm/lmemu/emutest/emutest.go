@@ -8,8 +8,8 @@ package emutest
 import (
 	"encoding/json"
 	"math"
-	"os"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
