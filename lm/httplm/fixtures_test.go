@@ -7,9 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lsrflow/lsrflow/embed/tokenizer"
-	"github.com/lsrflow/lsrflow/internal/testenv"
 	"github.com/lsrflow/lsrflow/lm"
+	"github.com/lsrflow/lsrflow/lm/lmemu/emutest"
 	"github.com/lsrflow/lsrflow/streams"
 )
 
@@ -26,13 +25,10 @@ func fixture(t *testing.T, name string) []byte {
 	return b
 }
 
-func localTok(t *testing.T, model string) lm.Tokenizer {
+func localTok(t *testing.T) lm.Tokenizer {
 	t.Helper()
-	raw, err := tokenizer.Load(testenv.CachePath(t, "tokenizers", "tokenizers", "models", model, "tokenizer.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := lm.NewLocalTokenizer(raw, model)
+	raw, _ := emutest.Load(t)
+	tok, err := lm.NewLocalTokenizer(raw, "llama3_1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +37,7 @@ func localTok(t *testing.T, model string) lm.Tokenizer {
 
 func TestTGI2Llama3PrefillFixture(t *testing.T) {
 	// Llama-3.2 shares Llama-3's 128k tokenizer; the revised file adds <|begin_of_text|>.
-	p, err := lm.EncodePair(context.Background(), localTok(t, "llama3_1"), "What is deep", " learning?")
+	p, err := lm.EncodePair(context.Background(), localTok(t), "What is deep", " learning?")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,12 +81,10 @@ func TestTGI3EmptyPrefillFixture(t *testing.T) {
 func TestLlamaCppEchoWithoutBOSFixture(t *testing.T) {
 	// llama.cpp echoes " string" and the generated "(" but not the BOS it scored: taking
 	// positions from it would report the generated token's log-probability as the prompt's.
-	p, err := lm.EncodePair(context.Background(), localTok(t, "llama2"), "Q:", " string")
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Prompt "string" is [BOS, "▁string"] for Llama-2: two ids, the target the second.
+	p := lm.Pair{IDs: []int{1, 1347}, ContextLen: 1}
 	out := make([]lm.Result, 1)
-	err = decodeVLLMEcho(fixture(t, "llamacpp_echo_llama2.json"), []lm.Pair{p}, out)
+	err := decodeVLLMEcho(fixture(t, "llamacpp_echo_llama2.json"), []lm.Pair{p}, out)
 	if err == nil || !streams.IsPermanent(err) || !strings.Contains(err.Error(), "echo") {
 		t.Fatalf("want a permanent error about the echo, got %v (%v)", err, out[0])
 	}
