@@ -153,13 +153,13 @@ func Run(ctx context.Context, c *httplm.Client, textClient *httplm.Client, o Opt
 	if againErr != nil {
 		rep.add("prefix cache", false, "scoring again: %v", againErr)
 	} else {
-		compare(&rep, "prefix cache", "scored again after other prompts vs first time; a difference here is prefix caching serving stale log-probabilities (vLLM: start without --enable-prefix-caching, i.e. --no-enable-prefix-caching)", alone, again, o)
+		compare(&rep, "prefix cache", "scored again after other prompts vs first time", "; prefix caching serves stale log-probabilities: start vLLM with --no-enable-prefix-caching (vllm issue 42019)", alone, again, o)
 	}
 	batched, err := c.Score(ctx, probes)
 	if err != nil {
 		rep.add("batched", false, "all probes in one call: %v", err)
 	} else {
-		compare(&rep, "batched", "scored together vs alone", alone, batched, o)
+		compare(&rep, "batched", "scored together vs alone", "; the server's batching changes log-probabilities beyond bf16 noise", alone, batched, o)
 	}
 	rev := slices.Clone(probes)
 	slices.Reverse(rev)
@@ -168,14 +168,14 @@ func Run(ctx context.Context, c *httplm.Client, textClient *httplm.Client, o Opt
 		rep.add("batch order", false, "reversed batch: %v", err)
 	} else {
 		slices.Reverse(reversed)
-		compare(&rep, "batch order", "reversed batch vs alone", alone, reversed, o)
+		compare(&rep, "batch order", "reversed batch vs alone", "; results depend on the order of a batch", alone, reversed, o)
 	}
 	if textClient != nil {
 		texts, err := textClient.Score(ctx, probes)
 		if err != nil {
 			rep.add("text vs ids", false, "the server's own tokenization of the prompt text differs from the ids sent: %v", err)
 		} else {
-			compare(&rep, "text vs ids", "prompt sent as text vs as token ids", alone, texts, o)
+			compare(&rep, "text vs ids", "prompt sent as text vs as token ids", "; the server tokenizes text differently from the ids sent (BOS handling, special tokens)", alone, texts, o)
 		}
 	}
 	positions(&rep, alone, o)
@@ -216,11 +216,11 @@ func describe(rs []lm.Result) string {
 }
 
 // compare checks b against a token by token.
-func compare(rep *Report, check, what string, a, b []lm.Result, o Options) {
+func compare(rep *Report, check, what, hint string, a, b []lm.Result, o Options) {
 	worst, at := 0.0, ""
 	for i := range a {
 		if len(a[i].TokenLogprobs) != len(b[i].TokenLogprobs) {
-			rep.add(check, false, "%s: probe %d has %d target tokens, then %d", what, i, len(a[i].TokenLogprobs), len(b[i].TokenLogprobs))
+			rep.add(check, false, "%s: probe %d has %d target tokens, then %d%s", what, i, len(a[i].TokenLogprobs), len(b[i].TokenLogprobs), hint)
 			return
 		}
 		for j, x := range a[i].TokenLogprobs {
@@ -230,7 +230,7 @@ func compare(rep *Report, check, what string, a, b []lm.Result, o Options) {
 				worst, at = d, fmt.Sprintf("probe %d token %d: %.4f vs %.4f", i, j, x, y)
 			}
 			if d > o.Tolerance+o.Relative*math.Abs(x) {
-				rep.add(check, false, "%s: %s differs by %.3g (tolerance %.3g)", what, at, d, o.Tolerance+o.Relative*math.Abs(x))
+				rep.add(check, false, "%s: %s differs by %.3g (tolerance %.3g)%s", what, at, d, o.Tolerance+o.Relative*math.Abs(x), hint)
 				return
 			}
 		}
