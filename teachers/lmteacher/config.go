@@ -83,6 +83,9 @@ type Config struct {
 	// The teacher does not close them.
 	Scorer    lm.Scorer
 	Generator lm.Generator
+	// LocalTokenizer, when set, is used instead of loading Tokenizer (a caller that already
+	// parsed the file).
+	LocalTokenizer lm.Tokenizer
 }
 
 // Defaults returns c with every zero field set to its default.

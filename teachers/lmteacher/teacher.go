@@ -67,7 +67,9 @@ func Open(ctx context.Context, cfg Config) (*Teacher, error) {
 			t.scorer = m
 		default:
 			o := httplm.Options{Kind: cfg.Backend, BaseURL: cfg.LM, Model: cfg.Model, Concurrency: cfg.Concurrency, Timeout: cfg.Timeout, Retries: cfg.Retries}
-			if cfg.Tokenizer != "" {
+			if cfg.LocalTokenizer != nil {
+				o.Tokenizer = cfg.LocalTokenizer
+			} else if cfg.Tokenizer != "" {
 				tok, err := lm.LoadTokenizer(cfg.Tokenizer)
 				if err != nil {
 					return nil, streams.Permanent("teacher-config", fmt.Errorf("lmteacher: %w", err))
