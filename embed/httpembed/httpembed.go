@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lsrflow/lsrflow/embed"
+	"github.com/lsrflow/lsrflow/internal/httperr"
 	"github.com/lsrflow/lsrflow/streams"
 )
 
@@ -352,23 +353,8 @@ func (c *Client) post(ctx context.Context, body []byte, n int) ([][]float32, tim
 // errorMessage extracts {"error": {"message": ...}} / {"error": "..."} / {"message": ...}, else
 // the start of the body.
 func errorMessage(raw []byte) string {
-	var v struct {
-		Error   json.RawMessage `json:"error"`
-		Message string          `json:"message"`
-	}
-	if json.Unmarshal(raw, &v) == nil {
-		var s string
-		var o struct {
-			Message string `json:"message"`
-		}
-		switch {
-		case json.Unmarshal(v.Error, &s) == nil && s != "":
-			return s
-		case json.Unmarshal(v.Error, &o) == nil && o.Message != "":
-			return o.Message
-		case v.Message != "":
-			return v.Message
-		}
+	if m, ok := httperr.Message(raw); ok {
+		return m
 	}
 	msg := strings.TrimSpace(string(raw))
 	if len(msg) > 300 {

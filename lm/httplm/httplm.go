@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lsrflow/lsrflow/internal/httperr"
 	"github.com/lsrflow/lsrflow/lm"
 	"github.com/lsrflow/lsrflow/streams"
 )
@@ -189,27 +190,10 @@ var overflowPatterns = []struct {
 	{regexp.MustCompile(`[Ii]nput length \((\d+) tokens\) exceeds the maximum allowed length \((\d+) tokens\)`), 2, 1},
 }
 
-// errorText is the message of a JSON error body ({"error": "..."}, {"error": {"message"}},
-// {"message"}), unescaped, or the body itself.
+// errorText is the message of a JSON error body, or the body itself.
 func errorText(body string) string {
-	var v struct {
-		Error   json.RawMessage `json:"error"`
-		Message string          `json:"message"`
-	}
-	if json.Unmarshal([]byte(body), &v) != nil {
-		return body
-	}
-	var s string
-	var o struct {
-		Message string `json:"message"`
-	}
-	switch {
-	case json.Unmarshal(v.Error, &s) == nil && s != "":
-		return s
-	case json.Unmarshal(v.Error, &o) == nil && o.Message != "":
-		return o.Message
-	case v.Message != "":
-		return v.Message
+	if m, ok := httperr.Message([]byte(body)); ok {
+		return m
 	}
 	return body
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -67,7 +68,7 @@ func TestDecodingMatchesHuggingFace(t *testing.T) {
 	fffd := 0
 	for i, text := range texts {
 		ids := tk.Encode(text, false)
-		if !equal(ids, plain[i]) {
+		if !slices.Equal(ids, plain[i]) {
 			t.Fatalf("text %d: ids differ from the library's", i)
 		}
 		if got := tk.Decode(ids, lmemu.CleanUpOff); got != dec[i] {
@@ -84,18 +85,6 @@ func TestDecodingMatchesHuggingFace(t *testing.T) {
 	if fffd == 0 {
 		t.Error("no token decoded to U+FFFD: the texts do not exercise split characters")
 	}
-}
-
-func equal(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestCleanUp is transformers' clean_up_tokenization on the strings it was written for.

@@ -121,15 +121,16 @@ func (s *Server) logprobs(ids []int) ([]float64, []Dist) {
 	return lps, dists
 }
 
-// validIDs rejects token ids outside the vocabulary, as vLLM's input processor does.
-func (s *Server) validIDs(ids []int) error {
+// badIDs is the message rejecting token ids outside the vocabulary, as vLLM's input
+// processor does ("" when the ids are fine).
+func (s *Server) badIDs(ids []int) string {
 	for _, id := range ids {
 		if id < 0 || id >= s.model.V {
-			return fmt.Errorf("Token id %d is out of vocabulary", id)
+			return fmt.Sprintf("Token id %d is out of vocabulary", id)
 		}
 	}
 	if len(ids) == 0 {
-		return fmt.Errorf("Prompt cannot be empty")
+		return "Prompt cannot be empty"
 	}
-	return nil
+	return ""
 }

@@ -80,8 +80,8 @@ func (s *Server) sglangGenerate(w http.ResponseWriter, body []byte) {
 		maxNew = *req.SamplingParams.MaxNewTokens
 	}
 	for _, ids := range all {
-		if err := s.validIDs(ids); err != nil {
-			sglangError(w, 400, err.Error())
+		if msg := s.badIDs(ids); msg != "" {
+			sglangError(w, 400, msg)
 			return
 		}
 		// managers/utils.py validate_input_length.

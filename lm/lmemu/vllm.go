@@ -208,8 +208,8 @@ func (s *Server) vllmCompletions(w http.ResponseWriter, body []byte) {
 		return
 	}
 	for _, ids := range all {
-		if err := s.validIDs(ids); err != nil {
-			s.vllmError(w, 400, err.Error())
+		if msg := s.badIDs(ids); msg != "" {
+			s.vllmError(w, 400, msg)
 			return
 		}
 		if msg, over := s.vllmOverflow(len(ids), maxTokens); over {
