@@ -12,14 +12,14 @@ import (
 
 // Server kinds.
 const (
-	VLLM   = "vllm"   // vLLM V1 (0.8+) OpenAI server
+	VLLM = "vllm" // vLLM V1 (0.8+) OpenAI server
 	// VLLM06 is vLLM 0.6 (V0): its error shape and context-length wording. Its decoded
 	// prompt tokens are emulated as V1 makes them (one token at a time); V0 decoded them
 	// incrementally (transformers_utils/detokenizer.py decode_prompt_logprobs_inplace), which
 	// lsrflow never reads.
 	VLLM06 = "vllm06"
-	TGI2   = "tgi2"   // text-generation-inference 2.x
-	TGI3   = "tgi3"   // text-generation-inference 3.x
+	TGI2   = "tgi2" // text-generation-inference 2.x
+	TGI3   = "tgi3" // text-generation-inference 3.x
 	SGLang = "sglang"
 )
 
