@@ -69,6 +69,14 @@ fuzz:
 	  done; \
 	done
 
+# Tokenizer parity with Hugging Face tokenizers (npm) on every NQ-open question and QED passage;
+# `make test` checks every third one.
+.PHONY: tokenizer-parity
+tokenizer-parity:
+	bash scripts/setup.sh tokenizers
+	set -o pipefail; LSRFLOW_PARITY_ALL=1 go test -count=1 -v -timeout 30m -run '^TestHFParity$$' ./embed/tokenizer/ \
+		| grep -E '^(---|ok|FAIL|PASS)|parity '
+
 # Crash test (issue 5): SIGKILL `bin/lsrflow synth` at 20 random points over 2,000 NQ-open dev
 # questions (bm25 + answer-match over the QED corpus), restart it each time, and compare
 # scored.jsonl, scored.parquet and the dead letters with an uninterrupted run; on the embedded

@@ -113,12 +113,12 @@ func endsWithWord(s string) bool {
 		return false
 	}
 	r, _ := utf8.DecodeLastRuneInString(s)
-	return isOnigWord(r)
+	return isRustWord(r)
 }
 
 func startsWithWord(s string) bool {
 	for _, r := range s {
-		return isOnigWord(r)
+		return isRustWord(r)
 	}
 	return false
 }

@@ -16,8 +16,8 @@ import (
 // merge. With ignore_merges a word that is itself in the vocabulary is one token.
 type bpe struct {
 	ids          map[string]int
-	merges       map[[2]int]bpeMerge
-	unkID        int // -1: no unknown token
+	merges       map[uint64]bpeMerge // pairKey(left, right)
+	unkID        int                 // -1: no unknown token
 	prefix       string
 	suffix       string
 	fuseUnk      bool
@@ -144,7 +144,7 @@ func (m *bpe) merge(syms []token) []token {
 		for len(syms) > 1 {
 			best, at := bpeMerge{rank: -1}, -1
 			for i := 0; i+1 < len(syms); i++ {
-				mg, ok := m.merges[[2]int{syms[i].id, syms[i+1].id}]
+				mg, ok := m.merges[pairKey(syms[i].id, syms[i+1].id)]
 				if ok && (at < 0 || mg.rank < best.rank) {
 					best, at = mg, i
 				}
@@ -176,7 +176,7 @@ func (m *bpe) mergeHeap(syms []token) []token {
 		if pos < 0 || next[pos] < 0 {
 			return
 		}
-		if mg, ok := m.merges[[2]int{syms[pos].id, syms[next[pos]].id}]; ok {
+		if mg, ok := m.merges[pairKey(syms[pos].id, syms[next[pos]].id)]; ok {
 			h.push(bpeCand{mg.rank, pos, mg.id})
 		}
 	}
@@ -189,7 +189,7 @@ func (m *bpe) mergeHeap(syms []token) []token {
 			continue
 		}
 		r := next[c.pos]
-		mg, ok := m.merges[[2]int{syms[c.pos].id, syms[r].id}]
+		mg, ok := m.merges[pairKey(syms[c.pos].id, syms[r].id)]
 		if !ok || mg.id != c.id {
 			continue // stale: the pair changed since it was queued
 		}
@@ -255,15 +255,15 @@ func (h *candHeap) pop() bpeCand {
 
 func parseBPE(raw json.RawMessage) (*bpe, error) {
 	var v struct {
-		Vocab        map[string]int    `json:"vocab"`
-		Merges       []json.RawMessage `json:"merges"`
-		Unk          *string           `json:"unk_token"`
-		Prefix       *string           `json:"continuing_subword_prefix"`
-		Suffix       *string           `json:"end_of_word_suffix"`
-		FuseUnk      bool              `json:"fuse_unk"`
-		ByteFallback bool              `json:"byte_fallback"`
-		IgnoreMerges bool              `json:"ignore_merges"`
-		Dropout      *float64          `json:"dropout"`
+		Vocab        map[string]int  `json:"vocab"`
+		Merges       json.RawMessage `json:"merges"`
+		Unk          *string         `json:"unk_token"`
+		Prefix       *string         `json:"continuing_subword_prefix"`
+		Suffix       *string         `json:"end_of_word_suffix"`
+		FuseUnk      bool            `json:"fuse_unk"`
+		ByteFallback bool            `json:"byte_fallback"`
+		IgnoreMerges bool            `json:"ignore_merges"`
+		Dropout      *float64        `json:"dropout"`
 	}
 	if err := json.Unmarshal(raw, &v); err != nil {
 		return nil, fmt.Errorf("model BPE: %w", err)
@@ -271,7 +271,7 @@ func parseBPE(raw json.RawMessage) (*bpe, error) {
 	if v.Dropout != nil && *v.Dropout > 0 {
 		return nil, fmt.Errorf("model BPE: dropout %g is not supported (encoding would be random)", *v.Dropout)
 	}
-	m := &bpe{ids: v.Vocab, merges: make(map[[2]int]bpeMerge, len(v.Merges)), unkID: -1,
+	m := &bpe{ids: v.Vocab, unkID: -1,
 		fuseUnk: v.FuseUnk, byteFallback: v.ByteFallback, ignoreMerges: v.IgnoreMerges,
 		cache: make(map[string][]token)}
 	if m.ids == nil {
@@ -290,17 +290,12 @@ func parseBPE(raw json.RawMessage) (*bpe, error) {
 		}
 		m.unkID = id
 	}
-	for rank, r := range v.Merges {
-		var pair []string
-		var s string
-		if err := json.Unmarshal(r, &s); err == nil {
-			pair = strings.Split(s, " ")
-		} else if err := json.Unmarshal(r, &pair); err != nil {
-			return nil, fmt.Errorf("model BPE merges[%d]: %w", rank, err)
-		}
-		if len(pair) != 2 {
-			return nil, fmt.Errorf("model BPE merges[%d]: %s is not a pair", rank, r)
-		}
+	pairs, err := parseMerges(v.Merges)
+	if err != nil {
+		return nil, err
+	}
+	m.merges = make(map[uint64]bpeMerge, len(pairs))
+	for rank, pair := range pairs {
 		a, ok := m.ids[pair[0]]
 		if !ok {
 			return nil, fmt.Errorf("model BPE merges[%d]: %q is not in the vocabulary", rank, pair[0])
@@ -314,8 +309,40 @@ func parseBPE(raw json.RawMessage) (*bpe, error) {
 		if !ok {
 			return nil, fmt.Errorf("model BPE merges[%d]: merged token %q is not in the vocabulary", rank, merged)
 		}
-		m.merges[[2]int{a, b}] = bpeMerge{rank: rank, id: id} // a repeated pair keeps its last rank, as in HF
-
+		m.merges[pairKey(a, b)] = bpeMerge{rank: rank, id: id} // a repeated pair keeps its last rank, as in HF
 	}
 	return m, nil
+}
+
+func pairKey(a, b int) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b)) }
+
+// parseMerges reads merges written as "a b" strings or as [a, b] pairs.
+func parseMerges(raw json.RawMessage) ([][2]string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var strs []string
+	if err := json.Unmarshal(raw, &strs); err == nil {
+		out := make([][2]string, len(strs))
+		for i, s := range strs {
+			a, b, ok := strings.Cut(s, " ")
+			if !ok || strings.Contains(b, " ") {
+				return nil, fmt.Errorf("model BPE merges[%d]: %q is not a pair", i, s)
+			}
+			out[i] = [2]string{a, b}
+		}
+		return out, nil
+	}
+	var lists [][]string
+	if err := json.Unmarshal(raw, &lists); err != nil {
+		return nil, fmt.Errorf("model BPE merges: %w", err)
+	}
+	out := make([][2]string, len(lists))
+	for i, l := range lists {
+		if len(l) != 2 {
+			return nil, fmt.Errorf("model BPE merges[%d]: %q is not a pair", i, l)
+		}
+		out[i] = [2]string{l[0], l[1]}
+	}
+	return out, nil
 }

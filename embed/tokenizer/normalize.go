@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
 )
@@ -133,40 +134,95 @@ type runeNormalizer func(r rune, w *nbuild, sp span) bool
 
 func (f runeNormalizer) normalize(n nstr) nstr { return mapRunes(n, f) }
 
-// formNormalizer is a Unicode normalization form. It works segment by segment (the form's
-// boundaries), so a rewritten segment is aligned to the original range of the whole segment.
+// formNormalizer is a Unicode normalization form. Alignment follows Hugging Face's
+// normalization with alignments: a character's decomposition is aligned to that character,
+// and a composed character to the first (starter) character it was composed from. When a
+// segment (between the form's boundaries) defeats that bookkeeping, its output is aligned to
+// the whole segment.
 type formNormalizer struct{ f norm.Form }
 
 func (fn formNormalizer) normalize(n nstr) nstr {
 	if fn.f.IsNormalString(n.s) {
 		return n
 	}
+	decomp := norm.NFD
+	if fn.f == norm.NFKC || fn.f == norm.NFKD {
+		decomp = norm.NFKD
+	}
 	w := newNbuild(len(n.s) + 8)
+	var dec []runeSpan
 	for i := 0; i < len(n.s); {
 		j := i + fn.f.NextBoundaryInString(n.s[i:], true)
 		if j <= i {
 			j = len(n.s)
 		}
 		seg := n.s[i:j]
-		if out := fn.f.String(seg); out == seg {
+		out := fn.f.String(seg)
+		if out == seg {
 			w.copy(n, i, j)
-		} else {
+			i = j
+			continue
+		}
+		// Decompose character by character, each piece aligned to its character.
+		dec = dec[:0]
+		for k := i; k < j; {
+			r, size := utf8.DecodeRuneInString(n.s[k:])
+			for _, d := range decomp.String(string(r)) {
+				dec = append(dec, runeSpan{d, n.origin(k, k+size), false})
+			}
+			k += size
+		}
+		if !alignComposed(out, dec, w) {
 			w.add(out, n.origin(i, j))
 		}
 		i = j
 	}
-	out := w.done()
-	if whole := fn.f.String(n.s); whole != out.s {
-		// Segments did not compose independently: align everything to the whole range.
+	res := w.done()
+	if whole := fn.f.String(n.s); whole != res.s {
+		// Segments did not normalize independently: align everything to the whole range.
 		w = newNbuild(len(whole))
 		w.add(whole, n.origin(0, len(n.s)))
 		return w.done()
 	}
-	return out
+	return res
+}
+
+type runeSpan struct {
+	r    rune
+	sp   span
+	used bool
+}
+
+// alignComposed appends out to w, each character aligned to the decomposed input character
+// its own canonical decomposition starts with. It reports false (appending nothing) when a
+// piece of that decomposition is not found.
+func alignComposed(out string, dec []runeSpan, w *nbuild) bool {
+	mark := len(w.b)
+	for _, o := range out {
+		var first span
+		for k, d := range norm.NFD.String(string(o)) {
+			found := false
+			for x := range dec {
+				if !dec[x].used && dec[x].r == d {
+					dec[x].used, found = true, true
+					if k == 0 {
+						first = dec[x].sp
+					}
+					break
+				}
+			}
+			if !found {
+				w.b, w.al = w.b[:mark], w.al[:mark]
+				return false
+			}
+		}
+		w.addRune(o, first)
+	}
+	return true
 }
 
 // replaceNormalizer replaces every (non-overlapping, leftmost) occurrence of a literal string
-// or an Oniguruma pattern; the replacement is aligned to the range of what it replaces.
+// or an Oniguruma pattern.
 type replaceNormalizer struct {
 	literal string
 	re      *hfRegex
@@ -181,14 +237,14 @@ func (r replaceNormalizer) normalize(n nstr) nstr {
 			w = newNbuild(len(n.s) + 8)
 		}
 		w.copy(n, last, start)
+		// As in Hugging Face, the replacement is aligned to the last byte it replaces (for an
+		// empty match, the byte before it).
 		var sp span
 		switch {
-		case end > start:
-			sp = n.origin(start, end)
-		case start < len(n.s):
-			sp = n.align[start]
-		case start > 0:
-			sp = span{n.align[start-1].end, n.align[start-1].end}
+		case end > 0:
+			sp = n.align[end-1]
+		case len(n.s) > 0:
+			sp = span{n.align[0].start, n.align[0].start}
 		}
 		w.add(r.content, sp)
 		last = end

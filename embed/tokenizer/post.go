@@ -143,3 +143,63 @@ func parsePostProcessor(raw json.RawMessage) (postProcessor, error) {
 	}
 	return nil, fmt.Errorf("post_processor type %q is not supported", head.Type)
 }
+
+// offsetTrim is the offset trimming of the ByteLevel (and RobertaProcessing) post-processor
+// with trim_offsets: a token's range loses the spaces at its start and end (byte-level "Ġ" or
+// whitespace), except the one space add_prefix_space put before the first token.
+type offsetTrim struct{ addPrefixSpace bool }
+
+func (o offsetTrim) apply(tokens func(i int) string, offs []Offset) {
+	space := string(byteToRune[' '])
+	isSpace := func(r rune) bool { return string(r) == space || isWhitespace(r) }
+	for i := range offs {
+		tok := []rune(tokens(i))
+		lead, trail := 0, 0
+		for lead < len(tok) && isSpace(tok[lead]) {
+			lead++
+		}
+		for trail < len(tok) && isSpace(tok[len(tok)-1-trail]) {
+			trail++
+		}
+		off := &offs[i]
+		if lead > 0 {
+			if (i == 0 || off.Start == 0) && o.addPrefixSpace && lead == 1 {
+				lead = 0
+			}
+			off.Start = min(off.Start+lead, off.End)
+		}
+		if trail > 0 && off.End >= trail {
+			off.End = max(off.End-trail, off.Start)
+		}
+	}
+}
+
+// parseOffsetTrim finds a ByteLevel or RobertaProcessing post-processor with trim_offsets
+// (alone or in a Sequence); nil when there is none.
+func parseOffsetTrim(raw json.RawMessage) (*offsetTrim, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var v struct {
+		Type           string            `json:"type"`
+		TrimOffsets    *bool             `json:"trim_offsets"`
+		AddPrefixSpace *bool             `json:"add_prefix_space"`
+		Processors     []json.RawMessage `json:"processors"`
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, fmt.Errorf("post_processor: %w", err)
+	}
+	switch v.Type {
+	case "Sequence":
+		for _, p := range v.Processors {
+			if t, err := parseOffsetTrim(p); err != nil || t != nil {
+				return t, err
+			}
+		}
+	case "ByteLevel", "RobertaProcessing":
+		if v.TrimOffsets == nil || *v.TrimOffsets {
+			return &offsetTrim{addPrefixSpace: v.AddPrefixSpace == nil || *v.AddPrefixSpace}, nil
+		}
+	}
+	return nil, nil
+}

@@ -339,7 +339,7 @@ func parsePreTokenizer(raw json.RawMessage) (preTokenizer, error) {
 		if v.Individual {
 			b = isolated
 		}
-		return splitPre{runeSplitter(func(r rune) bool { return r >= '0' && r <= '9' }), b}, nil
+		return splitPre{runeSplitter(unicode.IsNumber), b}, nil // Rust's char::is_numeric
 	case "Split":
 		return parseSplit(raw)
 	case "Metaspace":

@@ -33,14 +33,13 @@ type reNode struct {
 	greedy   bool
 	neg      bool   // reLook: negative lookahead
 	assert   byte   // reAssert: '^' '$' 'A' 'z' 'Z' 'b' 'B'
-	lit      string // reLiteral: a run of plain characters (no folding)
+	lit      string // reChar from a literal character: that character
 }
 
 type reKind uint8
 
 const (
 	reChar reKind = iota
-	reLiteral
 	reConcat
 	reAlt
 	reRepeat
@@ -116,14 +115,24 @@ func (c *charSet) finish() *charSet {
 func isOnigSpace(r rune) bool { return unicode.Is(unicode.White_Space, r) }
 func isOnigDigit(r rune) bool { return unicode.Is(unicode.Nd, r) }
 
-// isOnigWord is \w: Alphabetic, marks, decimal numbers, connector punctuation and joiners.
+// isOnigWord is Oniguruma's \w: Alphabetic, marks, decimal numbers, connector punctuation.
 func isOnigWord(r rune) bool {
 	if r < 128 {
 		return r == '_' || (r >= '0' && r <= '9') || (r|0x20 >= 'a' && r|0x20 <= 'z')
 	}
-	return unicode.In(r, unicode.L, unicode.Nl, unicode.Other_Alphabetic, unicode.M, unicode.Nd, unicode.Pc) ||
-		r == 0x200C || r == 0x200D
+	return unicode.In(r, unicode.L, unicode.Nl, unicode.Other_Alphabetic, unicode.M, unicode.Nd, unicode.Pc)
 }
+
+// isRustWord is the \w of Rust's regex crate (added-token single_word checks): Oniguruma's
+// plus the joiners U+200C and U+200D.
+func isRustWord(r rune) bool { return isOnigWord(r) || r == 0x200C || r == 0x200D }
+
+// multiFold lists characters whose full case folding is several characters (ß -> ss): under
+// (?i) Oniguruma matches them against those sequences, which this engine does not do.
+const multiFold = "ßẞﬀﬁﬂﬃﬄﬅﬆİŉǰΐΰևẖẗẘẙẚ"
+
+// multiFoldPairs are the two-letter sequences that such characters fold to.
+var multiFoldPairs = []string{"ss", "st", "ff", "fi", "fl"}
 
 func isHexDigit(r rune) bool {
 	return (r >= '0' && r <= '9') || (r|0x20 >= 'a' && r|0x20 <= 'f')
@@ -207,6 +216,9 @@ func (p *reParser) concat() (*reNode, error) {
 			return nil, err
 		}
 		items = append(items, atom)
+	}
+	if err := p.checkMultiFold(items); err != nil {
+		return nil, err
 	}
 	switch len(items) {
 	case 0:
@@ -307,8 +319,6 @@ func nullable(n *reNode) bool {
 	switch n.kind {
 	case reChar:
 		return false
-	case reLiteral:
-		return n.lit == ""
 	case reConcat:
 		for _, s := range n.subs {
 			if !nullable(s) {
@@ -360,7 +370,29 @@ func (p *reParser) atom() (*reNode, error) {
 
 func (p *reParser) literal(c rune) *reNode {
 	set := &charSet{ranges: []runeRange{{c, c}}, fold: p.fold}
-	return &reNode{kind: reChar, set: set.finish()}
+	return &reNode{kind: reChar, set: set.finish(), lit: string(c)}
+}
+
+// checkMultiFold rejects case-insensitive literals that Oniguruma would match across a
+// multi-character case folding (ß and "ss", ﬁ and "fi").
+func (p *reParser) checkMultiFold(items []*reNode) error {
+	for i, n := range items {
+		if n.kind != reChar || !n.set.fold || n.lit == "" {
+			continue
+		}
+		if strings.Contains(multiFold, n.lit) {
+			return p.errorf("case-insensitive %q (a multi-character case folding) is not supported", n.lit)
+		}
+		if i+1 < len(items) && items[i+1].kind == reChar && items[i+1].lit != "" {
+			pair := strings.ToLower(n.lit + items[i+1].lit)
+			for _, mp := range multiFoldPairs {
+				if pair == mp {
+					return p.errorf("case-insensitive %q (matches a ligature or ß) is not supported", n.lit+items[i+1].lit)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 func (p *reParser) group(start int) (*reNode, error) {

@@ -334,19 +334,3 @@ func (m *reMachine) search(from int) (start, end int, ok bool) {
 	}
 	return 0, 0, false
 }
-
-// replaceAll returns s with every match replaced by repl, and whether anything matched.
-func (re *hfRegex) replaceAll(s, repl string) (string, bool) {
-	var out []byte
-	last := 0
-	re.findAll(s, func(start, end int) {
-		out = append(out, s[last:start]...)
-		out = append(out, repl...)
-		last = end
-	})
-	if out == nil && last == 0 {
-		return s, false
-	}
-	out = append(out, s[last:]...)
-	return string(out), true
-}

@@ -17,6 +17,7 @@ type Tokenizer struct {
 	model  model
 	post   postProcessor
 	dec    decoder
+	trim   *offsetTrim
 	added  *addedMatcher // matched in the raw text (normalized=false)
 	nadded *addedMatcher // matched in the normalized text (normalized=true)
 
@@ -183,6 +184,9 @@ func Parse(data []byte) (*Tokenizer, error) {
 	if t.dec, err = parseDecoder(f.Decoder); err != nil {
 		return nil, err
 	}
+	if t.trim, err = parseOffsetTrim(f.PostProcessor); err != nil {
+		return nil, err
+	}
 	if f.Truncation != nil {
 		if f.Truncation.Direction != "" && f.Truncation.Direction != "Right" {
 			return nil, fmt.Errorf("truncation direction %q is not supported", f.Truncation.Direction)
@@ -198,10 +202,23 @@ func Parse(data []byte) (*Tokenizer, error) {
 	t.decodeAs = map[int]string{}
 	t.special = map[string]bool{}
 	var raw, normed []addedToken
+	// Like Hugging Face, ignore the ids written in added_tokens: a token already in the
+	// vocabulary (or added before) keeps that id, a new one takes the next free id after the
+	// model vocabulary. Consistent files get the ids they list.
+	nextID := len(vocab)
 	for _, a := range f.AddedTokens {
 		if a.Content == "" {
 			continue
 		}
+		id, ok := t.addedByText[a.Content]
+		if !ok {
+			id, ok = vocab[a.Content]
+		}
+		if !ok {
+			id = nextID
+			nextID++
+		}
+		a.ID = id
 		t.idToToken[a.ID] = a.Content
 		t.addedByText[a.Content] = a.ID
 		if a.Special {
@@ -329,7 +346,7 @@ func (t *Tokenizer) AddsBOS() bool {
 // that the result, special tokens included, fits. Added tokens written in the text
 // ("<|eot_id|>", "[SEP]") become their ids whatever addSpecial says, as in Hugging Face.
 func (t *Tokenizer) Encode(text string, addSpecial bool) Encoding {
-	toks := t.encodeTokens(text)
+	toks, addedMark := t.encodeTokens(text)
 	var nSpecial int
 	if addSpecial && t.post != nil {
 		nSpecial = t.post.added()
@@ -342,6 +359,16 @@ func (t *Tokenizer) Encode(text string, addSpecial bool) Encoding {
 	for i, tk := range toks {
 		ids[i] = tk.id
 		offs[i] = Offset{tk.start, tk.end}
+	}
+	if t.trim != nil {
+		// A model token is trimmed by its vocabulary string, an added token by the text it
+		// matched (stripped whitespace included), as Hugging Face's Token values are.
+		t.trim.apply(func(i int) string {
+			if addedMark[i] {
+				return text[toks[i].start:toks[i].end]
+			}
+			return t.idToToken[ids[i]]
+		}, offs)
 	}
 	var typeIDs []int
 	if addSpecial && t.post != nil {
@@ -357,9 +384,14 @@ func (t *Tokenizer) Encode(text string, addSpecial bool) Encoding {
 }
 
 // encodeTokens runs added-token extraction, normalization, pre-tokenization and the model;
-// token ranges are offsets into text.
-func (t *Tokenizer) encodeTokens(text string) []token {
-	var out []token
+// token ranges are offsets into text. added marks the tokens that are added tokens.
+func (t *Tokenizer) encodeTokens(text string) (out []token, added []bool) {
+	mark := func() {
+		for len(added) < len(out)-1 {
+			added = append(added, false)
+		}
+		added = append(added, true)
+	}
 	var splits, nsplits []addedSplit
 	whole := newNstr(text, 0)
 	splits = t.added.find(text, splits)
@@ -369,6 +401,7 @@ func (t *Tokenizer) encodeTokens(text string) []token {
 		}
 		if sp.id >= 0 {
 			out = append(out, token{sp.id, sp.start, sp.end})
+			mark()
 			continue
 		}
 		seg := whole.slice(sp.start, sp.end)
@@ -384,6 +417,7 @@ func (t *Tokenizer) encodeTokens(text string) []token {
 			if ns.id >= 0 {
 				o := piece.origin(0, len(piece.s))
 				out = append(out, token{ns.id, int(o.start), int(o.end)})
+				mark()
 				continue
 			}
 			words := []nstr{piece}
@@ -403,7 +437,10 @@ func (t *Tokenizer) encodeTokens(text string) []token {
 			}
 		}
 	}
-	return out
+	for len(added) < len(out) {
+		added = append(added, false)
+	}
+	return out, added
 }
 
 // Decode turns ids back into text as Hugging Face's decode does: ids map to their token

@@ -1,10 +1,8 @@
 #!/usr/bin/python3
-"""Reference tokenizer for lsrflow's Go tokenizer tests.
+"""A Python tokenizer written from Hugging Face tokenizers' documented algorithms.
 
-Written from Hugging Face tokenizers' documented algorithms (no `tokenizers` package can be
-installed on the test machine), as an independent implementation in a different language and
-shape from the Go code: character-indexed dynamic programming, Python's unicodedata tables,
-regex-based added-token splitting.
+The parity tests now use Hugging Face's own library (testdata/hfref.js); this module remains
+as the pre-tokenizer make_bpe_tokenizer.py learns its merges with.
 
 usage: hfref.py TOKENIZER_JSON INPUTS_JSON [--special] [--max-length N]
 INPUTS_JSON is a JSON list of strings; prints a JSON list of id lists.
