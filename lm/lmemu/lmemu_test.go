@@ -24,7 +24,8 @@ import (
 func hfDecode(t *testing.T, tokPath string, texts []string) (plain [][]int, decode []string, tokenDecode [][]string) {
 	t.Helper()
 	dir := t.TempDir()
-	req, _ := json.Marshal(map[string]any{"modules": testenv.CachePath(t, "tokenizers", "tokenizers"), "tokenizer": tokPath, "texts": texts, "tokenDecode": true})
+	req, _ := json.Marshal(map[string]any{"mode": "encode", "modules": testenv.CachePath(t, "tokenizers", "tokenizers"), "tokenizer": tokPath,
+		"sets": []any{map[string]any{"texts": texts, "tokenDecode": true}}})
 	in, out := filepath.Join(dir, "req.json"), filepath.Join(dir, "out.json")
 	if err := os.WriteFile(in, req, 0o644); err != nil {
 		t.Fatal(err)
@@ -37,7 +38,7 @@ func hfDecode(t *testing.T, tokPath string, texts []string) (plain [][]int, deco
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("hfref.js: %v\n%s", err, b)
 	}
-	var r struct {
+	var r []struct {
 		Plain       [][]int    `json:"plain"`
 		Decode      []string   `json:"decode"`
 		TokenDecode [][]string `json:"tokenDecode"`
@@ -46,10 +47,10 @@ func hfDecode(t *testing.T, tokPath string, texts []string) (plain [][]int, deco
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
+	if err := json.Unmarshal(b, &r); err != nil || len(r) != 1 {
+		t.Fatalf("hfref.js output: %v (%d sets)", err, len(r))
 	}
-	return r.Plain, r.Decode, r.TokenDecode
+	return r[0].Plain, r[0].Decode, r[0].TokenDecode
 }
 
 // TestDecodingMatchesHuggingFace: the emulator's per-token and whole decoding (without
