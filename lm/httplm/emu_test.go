@@ -285,3 +285,42 @@ func TestRetriesAndCancellation(t *testing.T) {
 		t.Errorf("cancelled context: %v", err)
 	}
 }
+
+// TestGenerateSendsOneBOS: a generation prompt that writes BOS itself (a chat template) reaches
+// every server with exactly one BOS.
+func TestGenerateSendsOneBOS(t *testing.T) {
+	raw, _ := emutest.Load(t)
+	chat := bosText + prompt.Wrap(prompt.ChatLlama3, "Answer briefly.", "Where is Zürich?")
+	for _, b := range backends {
+		t.Run(b.client+"-on-"+b.server, func(t *testing.T) {
+			emu := lmemu.NewTokenizer(raw, -1, true)
+			s, _ := lmemu.New(lmemu.Options{Kind: b.server, Tokenizer: emu, PrefillLogprobs: true})
+			var bos atomic.Int64
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body := readAll(r)
+				if strings.Contains(r.URL.Path, "completions") || strings.HasSuffix(r.URL.Path, "/generate") {
+					// Count the BOS the server will score: in the ids sent, or added to text.
+					ids := emu.Encode(textOrIDs(body), true)
+					if strings.Contains(body, `"prompt":[`) || strings.Contains(body, `"input_ids":[`) {
+						ids = idsIn(body)
+					}
+					n := 0
+					for n < len(ids) && ids[n] == emutest.BOSID {
+						n++
+					}
+					bos.Store(int64(n))
+				}
+				r2 := r.Clone(r.Context())
+				r2.Body = readCloser{strings.NewReader(body)}
+				s.ServeHTTP(w, r2)
+			}))
+			defer ts.Close()
+			if _, err := newClient(t, b.client, ts.URL, nil, nil).Generate(t.Context(), chat, 1, nil); err != nil {
+				t.Fatal(err)
+			}
+			if bos.Load() != 1 {
+				t.Errorf("the server scores %d BOS tokens", bos.Load())
+			}
+		})
+	}
+}

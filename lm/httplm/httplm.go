@@ -332,11 +332,20 @@ func (c *Client) once(ctx context.Context, path string, body []byte, decode func
 }
 
 // Generate continues prompt greedily.
+// Prompts go as token ids (vLLM, SGLang) or, to TGI, as text without a leading BOS, so that a
+// chat template that writes BOS does not get a second one from the server.
 func (c *Client) Generate(ctx context.Context, prompt string, maxTokens int, stop []string) (string, error) {
 	var text string
+	var ids []int
+	if c.o.Kind != KindTGI {
+		var err error
+		if ids, err = lm.EncodeWithSpecial(ctx, c.tok, prompt); err != nil {
+			return "", fmt.Errorf("httplm: tokenize: %w", err)
+		}
+	}
 	switch c.o.Kind {
 	case KindVLLM, KindVLLMPromptLogprobs:
-		body := map[string]any{"model": c.o.Model, "prompt": prompt, "max_tokens": maxTokens, "temperature": 0, "stop": stop}
+		body := map[string]any{"model": c.o.Model, "prompt": ids, "max_tokens": maxTokens, "temperature": 0, "stop": stop}
 		err := c.post(ctx, "/v1/completions", body, func(b []byte) error {
 			var r struct {
 				Choices []struct {
@@ -354,8 +363,12 @@ func (c *Client) Generate(ctx context.Context, prompt string, maxTokens int, sto
 		})
 		return text, err
 	case KindTGI:
-		body := map[string]any{"inputs": prompt, "parameters": map[string]any{"max_new_tokens": maxTokens, "do_sample": false, "stop": stop}}
-		err := c.post(ctx, "/generate", body, func(b []byte) error {
+		in, err := c.tgiText(ctx, c.tok, lm.Request{Prompt: prompt})
+		if err != nil {
+			return "", err
+		}
+		body := map[string]any{"inputs": in, "parameters": map[string]any{"max_new_tokens": maxTokens, "do_sample": false, "stop": stop}}
+		err = c.post(ctx, "/generate", body, func(b []byte) error {
 			var r struct {
 				GeneratedText *string `json:"generated_text"`
 			}
@@ -370,7 +383,7 @@ func (c *Client) Generate(ctx context.Context, prompt string, maxTokens int, sto
 		})
 		return cutStop(text, stop), err
 	default:
-		body := map[string]any{"text": prompt, "sampling_params": map[string]any{"max_new_tokens": maxTokens, "temperature": 0, "stop": stop}}
+		body := map[string]any{"input_ids": ids, "sampling_params": map[string]any{"max_new_tokens": maxTokens, "temperature": 0, "stop": stop}}
 		err := c.post(ctx, "/generate", body, func(b []byte) error {
 			var r struct {
 				Text *string `json:"text"`
