@@ -2,7 +2,7 @@ package httplm
 
 import (
 	"encoding/json"
-	"errors"
+
 	"fmt"
 	"slices"
 	"strconv"
@@ -288,5 +288,3 @@ func (s choiceSet) claim(i int) error {
 	s[i] = true
 	return nil
 }
-
-var _ = errors.New

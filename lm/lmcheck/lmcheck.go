@@ -1,13 +1,3 @@
-// Package lmcheck is the preflight behind `lsrflow lm check`: it scores a few probe (prompt,
-// target) pairs on an LM server several ways — alone, batched, in another order, again after
-// other prompts, as token ids and as text — and reports whether the server's log-probabilities
-// are consistent, position-correct, untouched by prefix caching, computed on the tokenization
-// in use, and how fast they come.
-//
-// A real server in bf16 does not give bit-identical log-probabilities for a prompt scored alone
-// and in a batch; Options.Tolerance (per token, absolute plus relative) absorbs that noise. What
-// it must not absorb — a stale prefix-cache value, a missing BOS, a shifted position — moves
-// log-probabilities by whole nats.
 package lmcheck
 
 import (
