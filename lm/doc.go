@@ -1,18 +1,20 @@
 // Package lm defines how lsrflow talks to language models that score given text: the Scorer
 // contract (log-likelihood of a target string given a prompt, token by token), the Generator
-// contract (greedy generation, for generate-then-score), and helpers shared by the backends
-// (locating the target tokens from token offsets, float64 log-softmax).
+// contract (greedy generation, for generate-then-score), the Tokenizer contract and the
+// token-id alignment every backend uses (EncodePair), and float64 log-softmax.
 //
 // Backends live below: lm/httplm (vLLM, TGI and SGLang servers over HTTP) and lm/gguf (an
 // in-process GGUF model through libllama).
 //
 // # Target tokens
 //
-// A Request is scored by tokenizing Prompt+Target as one string, exactly as the model would
-// see it, and summing the log-probabilities of the tokens that cover any byte of Target. A
-// token that straddles the boundary (for example SentencePiece's "▁Paris" when the prompt ends
-// in a space) belongs to the target. The answer is therefore never tokenized on its own, which
-// would give different tokens than it has inside the prompt.
+// A Request is split into context and target as lm-evaluation-harness' loglikelihood does
+// (EncodePair): trailing whitespace of the prompt moves to the target, whole =
+// enc(prompt+target), the target's tokens are whole[len(enc(prompt)):], enc adds the
+// tokenizer's special prefix (BOS) unless the text already starts with it. Backends send
+// these ids and take log-probabilities by position; no decoded text or character offset is
+// trusted. A Tokenizer is the model's: a server's /tokenize, a tokenizer.json
+// (LoadTokenizer), or a GGUF vocabulary. docs/lm.md has the rules and why.
 //
 // # Contracts
 //

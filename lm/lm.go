@@ -23,6 +23,8 @@ type Result struct {
 	TokenLogprobs []float64
 	// Tokens is the number of tokens of the whole text (prompt and target).
 	Tokens int
+	// TargetIDs are the target's token ids, when the backend reports them.
+	TargetIDs []int
 }
 
 // Sum is log P(Target | Prompt), the sum of the target tokens' log-probabilities.
@@ -42,6 +44,9 @@ type Info struct {
 	Precision string
 	// ContextSize is the model's context window in tokens, 0 when unknown.
 	ContextSize int
+	// Tokenizer names where token ids come from ("tokenizer.json@sha256:…",
+	// "server:/tokenize", "gguf"); teacher identities record it.
+	Tokenizer string
 }
 
 // Scorer computes log-likelihoods of given text.
@@ -90,76 +95,6 @@ func AsOverflow(err error) (*OverflowError, bool) {
 	var oe *OverflowError
 	ok := errors.As(err, &oe)
 	return oe, ok
-}
-
-// FirstTargetToken returns the index of the first token that covers a byte at or after
-// targetStart, given each token's byte start offset in the text (as servers that report
-// offsets give them). Zero-width tokens (BOS) never qualify. It returns len(starts) when no
-// token does.
-func FirstTargetToken(starts []int, textLen, targetStart int) int {
-	for i := range starts {
-		end := textLen
-		if i+1 < len(starts) {
-			end = starts[i+1]
-		}
-		if end > targetStart && end > starts[i] {
-			return i
-		}
-	}
-	return len(starts)
-}
-
-// FirstTargetFromEnd locates the first target token from the tokens' text pieces (exact bytes),
-// aligning them to text from its end: the last piece ends at len(text). Only the pieces from
-// the end down to the one covering targetStart need to be exact; special tokens and
-// tokenizer-added spaces earlier in the prompt do not matter. ok is false when the pieces do
-// not match the text's bytes.
-func FirstTargetFromEnd(pieces []string, text string, targetStart int) (first int, ok bool) {
-	if targetStart >= len(text) {
-		return len(pieces), false
-	}
-	pos := len(text)
-	for i := len(pieces) - 1; i >= 0; i-- {
-		p := pieces[i]
-		if p == "" {
-			continue
-		}
-		if len(p) > pos || text[pos-len(p):pos] != p {
-			// SentencePiece's space prefix on the very first piece of the text.
-			if i <= 1 && p[0] == ' ' && len(p)-1 == pos && text[:pos] == p[1:] {
-				return i, true
-			}
-			return i, false
-		}
-		pos -= len(p)
-		if pos <= targetStart {
-			return i, true
-		}
-	}
-	return 0, false
-}
-
-// RuneOffsetsToBytes converts character (code point) offsets in text, as Python servers report
-// them, to byte offsets. Offsets beyond the text map to len(text).
-func RuneOffsetsToBytes(text string, offs []int) []int {
-	out := make([]int, len(offs))
-	// positions of each rune start
-	starts := make([]int, 0, len(text)+1)
-	for i := range text {
-		starts = append(starts, i)
-	}
-	starts = append(starts, len(text))
-	for i, o := range offs {
-		switch {
-		case o < 0:
-			out[i] = 0
-		case o >= len(starts):
-			out[i] = len(text)
-		default:
-			out[i] = starts[o]
-		}
-	}
-	return out
 }
 
 // ValidUTF8 reports whether every request is valid UTF-8 (servers reject invalid text).

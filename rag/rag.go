@@ -1,9 +1,12 @@
 package rag
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"regexp"
@@ -39,7 +42,7 @@ type ChatConfig struct {
 	APIKey      string
 	Model       string
 	MaxTokens   int     // default 32, FlashRAG's default generation length
-	Temperature float64 // 0: greedy (sent as the smallest positive float; go-openai omits 0)
+	Temperature float64 // 0: greedy, sent as an explicit 0 (TGI and vLLM treat only 0 as greedy)
 	Retries     int     // retries of transient errors (429, 5xx, network); default 3
 	Backoff     time.Duration
 	HTTPClient  *http.Client
@@ -69,10 +72,56 @@ func NewChat(cfg ChatConfig) (*Chat, error) {
 	}
 	oc := openai.DefaultConfig(cfg.APIKey)
 	oc.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	hc := http.DefaultClient
 	if cfg.HTTPClient != nil {
-		oc.HTTPClient = cfg.HTTPClient
+		hc = cfg.HTTPClient
 	}
+	// go-openai omits a zero temperature (omitempty), and the server's default is 1. The
+	// request carries greedySentinel instead, which the transport rewrites to an explicit 0:
+	// a tiny positive temperature is not greedy on TGI, which samples with it and divides the
+	// logits by it in half precision (router/src/lib.rs: only temperature == 0 maps to
+	// do_sample=false).
+	wrapped := *hc
+	base := wrapped.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	wrapped.Transport = greedyTransport{base}
+	oc.HTTPClient = &wrapped
 	return &Chat{cfg: cfg, client: openai.NewClientWithConfig(oc)}, nil
+}
+
+// greedySentinel marks a greedy request for greedyTransport; no caller asks for this
+// temperature on purpose.
+const greedySentinel = math.SmallestNonzeroFloat32
+
+// greedyTransport replaces the sentinel temperature of a chat request with 0.
+type greedyTransport struct{ base http.RoundTripper }
+
+func (g greedyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body == nil || r.Method != http.MethodPost {
+		return g.base.RoundTrip(r)
+	}
+	b, err := io.ReadAll(r.Body)
+	_ = r.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(b, &m) == nil {
+		var t float32
+		if raw, ok := m["temperature"]; ok && json.Unmarshal(raw, &t) == nil && t == greedySentinel {
+			m["temperature"] = json.RawMessage("0")
+			if nb, err := json.Marshal(m); err == nil {
+				b = nb
+			}
+		}
+	}
+	r2 := r.Clone(r.Context())
+	r2.Body = io.NopCloser(bytes.NewReader(b))
+	r2.ContentLength = int64(len(b))
+	r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	return g.base.RoundTrip(r2)
 }
 
 // Generate sends one chat completion request and returns the first choice's content.
@@ -80,7 +129,7 @@ func (c *Chat) Generate(ctx context.Context, msgs []Message) (string, error) {
 	//lint:ignore SA1019 OpenAI-compatible servers (vLLM, TGI, Ollama) read max_tokens; not all read max_completion_tokens.
 	req := openai.ChatCompletionRequest{Model: c.cfg.Model, MaxTokens: c.cfg.MaxTokens, Temperature: float32(c.cfg.Temperature)}
 	if req.Temperature == 0 {
-		req.Temperature = math.SmallestNonzeroFloat32
+		req.Temperature = greedySentinel
 	}
 	for _, m := range msgs {
 		req.Messages = append(req.Messages, openai.ChatCompletionMessage{Role: m.Role, Content: m.Content})

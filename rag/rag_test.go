@@ -104,8 +104,8 @@ func TestNaiveRequest(t *testing.T) {
 		req.Messages[1].Role != "user" || req.Messages[1].Content != "Question: where is the eiffel tower?" {
 		t.Errorf("request %+v", req)
 	}
-	if req.Temperature == nil || *req.Temperature > 1e-6 {
-		t.Errorf("temperature %v, want ~0 sent explicitly", req.Temperature)
+	if req.Temperature == nil || *req.Temperature != 0 {
+		t.Errorf("temperature %v, want 0 sent explicitly (TGI treats only 0 as greedy)", req.Temperature)
 	}
 	if rp.auth[0] != "Bearer sk-test" {
 		t.Errorf("auth header %q", rp.auth[0])

@@ -82,6 +82,9 @@ type TeacherIdentity struct {
 	Combine        string `json:"combine,omitempty"`
 	PromptHash     string `json:"prompt_hash,omitempty"`
 	Precision      string `json:"precision,omitempty"`
+	// Tokenizer names where an LM teacher's token ids came from ("tokenizer.json@sha256:…",
+	// "server:/tokenize", "gguf"): the same model tokenized differently gives other labels.
+	Tokenizer string `json:"tokenizer,omitempty"`
 }
 
 // Key is a short stable digest of the identity, used to key idempotent sinks and caches.

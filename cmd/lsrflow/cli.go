@@ -35,6 +35,7 @@ func commands() []*command {
 		genCmd(),
 		exportCmd(),
 		indexCmd(),
+		lmCmd(),
 		modelCmd(),
 		ragCmd(),
 		reindexCmd(),

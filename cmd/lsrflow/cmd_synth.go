@@ -37,7 +37,7 @@ All stages run in this process on the embedded transport, or on Kafka with --bro
 	model := f.String("model", "", "model name sent to an HTTP LM server")
 	backend := f.String("backend", "", "HTTP LM server kind: vllm (default), vllm-prompt-logprobs, tgi, sglang")
 	var teacherOpts kvFlag
-	f.Var(&teacherOpts, "teacher-opt", "LM teacher option key=value (repeatable): score_transform, combine, length_normalize, prompt_file, chat, concurrency, timeout, retries, cache, context_size, threads")
+	f.Var(&teacherOpts, "teacher-opt", "LM teacher option key=value (repeatable): score_transform, combine, length_normalize, prompt_file, chat, concurrency, timeout, retries, cache, context_size, threads, tokenizer (the model's tokenizer.json; default: the server's /tokenize)")
 	out := f.String("out", "", "output directory")
 	brokers := f.String("brokers", "", "Kafka bootstrap brokers host:port[,host:port]; empty: embedded transport")
 	partitions := f.Int("partitions", 3, "partitions per topic")

@@ -286,8 +286,10 @@ func applyTeacherOptions(c *lmteacher.Config, opts map[string]string) error {
 			c.Threads, err = strconv.Atoi(v)
 		case "max_answer_tokens":
 			c.MaxAnswerTokens, err = strconv.Atoi(v)
+		case "tokenizer":
+			c.Tokenizer = v
 		default:
-			return fmt.Errorf("unknown option %q (options: score_transform, combine, length_normalize, prompt_file, chat, concurrency, timeout, retries, cache, no_cache, context_size, threads, max_answer_tokens)", k)
+			return fmt.Errorf("unknown option %q (options: score_transform, combine, length_normalize, prompt_file, chat, concurrency, timeout, retries, cache, no_cache, context_size, threads, max_answer_tokens, tokenizer)", k)
 		}
 		if err != nil {
 			return fmt.Errorf("option %s=%q: %v", k, v, err)

@@ -91,6 +91,17 @@ func TestComposeTopology(t *testing.T) {
 	if tei := cf.Services["tei"]; !strings.Contains(tei.Image, "text-embeddings-inference") {
 		t.Errorf("tei image %s", tei.Image)
 	}
+	// Scoring servers: no prefix caching on vLLM (stale prompt log-probabilities), TGI with
+	// prefill log-probabilities, TEI's batch limit equal to httpembed's batch size (32).
+	if slices.Contains(cf.Services["vllm"].Command, "--enable-prefix-caching") {
+		t.Error("vllm starts with --enable-prefix-caching")
+	}
+	if tgi, ok := cf.Services["tgi"]; !ok || !slices.Contains(tgi.Command, "--enable-prefill-logprobs") {
+		t.Errorf("tgi service without --enable-prefill-logprobs: %v", tgi.Command)
+	}
+	if cmd := strings.Join(cf.Services["tei"].Command, " "); !strings.Contains(cmd, "--max-client-batch-size 32") {
+		t.Errorf("tei command %q: want --max-client-batch-size 32", cmd)
+	}
 	wantReplicas := map[string]int{"retrieve": 2, "teach": 3, "sink-scored": 1, "sink-dead-letters": 1, "evaluate": 1, "train": 1}
 	for stage, n := range wantReplicas {
 		s := cf.Services[stage]

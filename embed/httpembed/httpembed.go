@@ -12,9 +12,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lsrflow/lsrflow/embed"
+	"github.com/lsrflow/lsrflow/internal/httperr"
 	"github.com/lsrflow/lsrflow/streams"
 )
 
@@ -31,7 +33,9 @@ type Options struct {
 	Normalize bool
 	// Dim is the vector size; 0 asks the server once at Open.
 	Dim int
-	// BatchSize is the texts per request (default 64).
+	// BatchSize is the texts per request (default 32, TEI's default max_client_batch_size).
+	// A batch the server rejects as too large (413, or 422 as TEI answers) is split in halves
+	// and the smaller size kept for later batches.
 	BatchSize int
 	// Concurrency bounds requests in flight (default 4).
 	Concurrency int
@@ -54,6 +58,8 @@ type Client struct {
 	dim      int
 	// sleep waits d or until ctx ends; tests replace it to observe backoff without waiting.
 	sleep func(ctx context.Context, d time.Duration) error
+	// limit is the largest batch the server accepted after rejecting a larger one (0: none).
+	limit atomic.Int64
 }
 
 var _ embed.Embedder = (*Client)(nil)
@@ -103,7 +109,7 @@ func New(opts Options) (*Client, error) {
 		u += "/v1/embeddings"
 	}
 	if opts.BatchSize <= 0 {
-		opts.BatchSize = 64
+		opts.BatchSize = 32
 	}
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 4
@@ -225,8 +231,43 @@ type response struct {
 	} `json:"data"`
 }
 
-// embedBatch posts one batch, retrying retriable failures.
+// embedBatch posts one batch, split in halves while the server rejects it as too large.
 func (c *Client) embedBatch(ctx context.Context, batch []string) ([][]float32, error) {
+	if l := int(c.limit.Load()); l > 0 && len(batch) > l {
+		return c.split(ctx, batch)
+	}
+	vecs, err := c.embedOnce(ctx, batch)
+	var se *StatusError
+	if err != nil && len(batch) > 1 && errors.As(err, &se) && (se.Status == http.StatusRequestEntityTooLarge || se.Status == http.StatusUnprocessableEntity) {
+		// TEI answers a batch over --max-client-batch-size with 422; proxies answer 413.
+		half := int64(len(batch) / 2)
+		for {
+			cur := c.limit.Load()
+			if (cur != 0 && cur <= half) || c.limit.CompareAndSwap(cur, half) {
+				break
+			}
+		}
+		return c.split(ctx, batch)
+	}
+	return vecs, err
+}
+
+// split embeds the two halves of batch.
+func (c *Client) split(ctx context.Context, batch []string) ([][]float32, error) {
+	mid := len(batch) / 2
+	a, err := c.embedBatch(ctx, batch[:mid])
+	if err != nil {
+		return nil, err
+	}
+	b, err := c.embedBatch(ctx, batch[mid:])
+	if err != nil {
+		return nil, err
+	}
+	return append(a, b...), nil
+}
+
+// embedOnce posts one batch, retrying retriable failures.
+func (c *Client) embedOnce(ctx context.Context, batch []string) ([][]float32, error) {
 	body, err := json.Marshal(request{Model: c.opts.Model, Input: batch, EncodingFormat: "float"})
 	if err != nil {
 		return nil, fmt.Errorf("encode request: %w", err)
@@ -312,23 +353,8 @@ func (c *Client) post(ctx context.Context, body []byte, n int) ([][]float32, tim
 // errorMessage extracts {"error": {"message": ...}} / {"error": "..."} / {"message": ...}, else
 // the start of the body.
 func errorMessage(raw []byte) string {
-	var v struct {
-		Error   json.RawMessage `json:"error"`
-		Message string          `json:"message"`
-	}
-	if json.Unmarshal(raw, &v) == nil {
-		var s string
-		var o struct {
-			Message string `json:"message"`
-		}
-		switch {
-		case json.Unmarshal(v.Error, &s) == nil && s != "":
-			return s
-		case json.Unmarshal(v.Error, &o) == nil && o.Message != "":
-			return o.Message
-		case v.Message != "":
-			return v.Message
-		}
+	if m, ok := httperr.Message(raw); ok {
+		return m
 	}
 	msg := strings.TrimSpace(string(raw))
 	if len(msg) > 300 {

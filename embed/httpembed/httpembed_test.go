@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -304,4 +305,62 @@ func BenchmarkEmbed(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "texts/s")
+}
+
+// TestBatchOverServerLimitIsSplit: TEI answers a batch larger than --max-client-batch-size with
+// 422 {"message": "batch size N > maximum allowed batch size M", "type": "validation"}
+// (text-embeddings-inference router/src/http/server.rs openai_embed; ErrorType::Validation ->
+// 422). The client splits the batch, keeps the size that passed, and loses no text.
+func TestBatchOverServerLimitIsSplit(t *testing.T) {
+	const limit = 8
+	var mu sync.Mutex
+	var sizes []int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Input []string `json:"input"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		mu.Lock()
+		sizes = append(sizes, len(req.Input))
+		mu.Unlock()
+		if len(req.Input) > limit {
+			w.WriteHeader(http.StatusUnprocessableEntity)
+			_, _ = w.Write([]byte(`{"message":"batch size ` + strconv.Itoa(len(req.Input)) + ` > maximum allowed batch size 8","code":422,"type":"validation"}`))
+			return
+		}
+		var data []map[string]any
+		for i, s := range req.Input {
+			data = append(data, map[string]any{"index": i, "embedding": vectorFor(s)})
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"data": data})
+	}))
+	defer srv.Close()
+	c, err := New(Options{URL: srv.URL, Dim: 3, Concurrency: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := make([]string, 70)
+	for i := range texts {
+		texts[i] = strings.Repeat("a", i)
+	}
+	vecs, err := c.Embed(t.Context(), texts, embed.Passage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range vecs {
+		if !slices.Equal(v, vectorFor(texts[i])) {
+			t.Fatalf("text %d: %v", i, v)
+		}
+	}
+	rejected := 0
+	for _, n := range sizes {
+		if n > limit {
+			rejected++
+		}
+	}
+	// 70 texts in batches of 32: the first 32 is rejected once, split to 16 (rejected), 8;
+	// from then on batches are cut to 8 before sending.
+	if sizes[0] != 32 || rejected > 3 {
+		t.Errorf("request sizes %v: want the default 32 first and few rejections", sizes)
+	}
 }

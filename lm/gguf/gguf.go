@@ -140,6 +140,7 @@ func Open(path string, o Options) (*Model, error) {
 	}
 	m.info = lm.Info{
 		Backend:     "gguf",
+		Tokenizer:   "gguf",
 		Model:       name,
 		Precision:   strings.ToLower(llama.FtypeName(llama.ModelFtype(model))) + "-cpu",
 		ContextSize: m.nCtx,
@@ -170,11 +171,13 @@ func (m *Model) Close() error {
 
 var errClosed = streams.Permanent("lm-closed", errors.New("gguf: model is closed"))
 
-// Tokenize returns the tokens of text as the model sees it: BOS (when the vocabulary adds one)
-// followed by the text, with special tokens in the text (chat-template markers) parsed.
+// Tokenize returns the tokens of text as the model sees it: BOS (when the vocabulary adds one
+// and the text does not start with it) followed by the text, with special tokens in the text
+// (chat-template markers) parsed.
 func (m *Model) Tokenize(text string) []llama.Token {
 	toks := llama.Tokenize(m.vocab, text, false, true)
-	if m.addBOS {
+	if m.addBOS && (len(toks) == 0 || toks[0] != m.bos) {
+		// A text that already starts with BOS (a chat template) keeps its one BOS.
 		toks = append([]llama.Token{m.bos}, toks...)
 	}
 	return toks
@@ -198,35 +201,48 @@ type prepared struct {
 
 func (m *Model) prepare(reqs []lm.Request) ([]prepared, error) {
 	out := make([]prepared, len(reqs))
-	buf := make([]byte, 256)
+	tok := lm.WithMemo(vocabTokenizer{m}, 2*len(reqs)+2)
 	for i, r := range reqs {
 		if r.Target == "" {
 			return nil, streams.Permanent("lm-bad-request", fmt.Errorf("gguf: request %d has an empty target", i))
 		}
-		text := r.Text()
-		toks := m.Tokenize(text)
-		// Only the pieces near the end are needed to find the target: render them from the
-		// end until they cover the target and a margin.
-		pieces := make([]string, len(toks))
-		covered := 0
-		for j := len(toks) - 1; j >= 0 && covered <= len(r.Target)+32; j-- {
-			if m.addBOS && j == 0 {
-				continue // BOS is not part of the text
-			}
-			pieces[j] = m.piece(toks[j], buf)
-			covered += len(pieces[j])
+		// lm-evaluation-harness' split (lm.EncodePair): the target is whole[len(context):].
+		p, err := lm.EncodePair(context.Background(), tok, r.Prompt, r.Target)
+		if err != nil {
+			return nil, streams.Permanent("lm-bad-request", fmt.Errorf("gguf: request %d: %w", i, err))
 		}
-		first, ok := lm.FirstTargetFromEnd(pieces, text, len(r.Prompt))
-		if !ok || first < 1 || first >= len(toks) {
-			return nil, streams.Permanent("lm-target-alignment", fmt.Errorf("gguf: request %d: cannot locate target %q in the tokenized text", i, r.Target))
+		toks := make([]llama.Token, len(p.IDs))
+		for j, id := range p.IDs {
+			toks[j] = llama.Token(id)
 		}
 		if len(toks) > m.nCtx {
 			return nil, &lm.OverflowError{Index: i, Tokens: len(toks), Limit: m.nCtx}
 		}
-		out[i] = prepared{toks: toks, first: first}
+		out[i] = prepared{toks: toks, first: p.ContextLen}
 	}
 	return out, nil
 }
+
+// vocabTokenizer is the model's own vocabulary as an lm.Tokenizer.
+type vocabTokenizer struct{ m *Model }
+
+func (v vocabTokenizer) Encode(_ context.Context, text string) ([]int, error) {
+	toks := llama.Tokenize(v.m.vocab, text, false, true)
+	ids := make([]int, len(toks))
+	for i, t := range toks {
+		ids[i] = int(t)
+	}
+	return ids, nil
+}
+
+func (v vocabTokenizer) Prefix(context.Context) ([]int, error) {
+	if v.m.addBOS {
+		return []int{int(v.m.bos)}, nil
+	}
+	return nil, nil
+}
+
+func (v vocabTokenizer) Source() string { return "gguf" }
 
 // decode runs toks at positions pos0.. in seq, requesting logits at the given offsets within
 // toks (sorted ascending). It returns, for each requested offset, the log-softmax value of

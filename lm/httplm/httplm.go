@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lsrflow/lsrflow/internal/httperr"
 	"github.com/lsrflow/lsrflow/lm"
 	"github.com/lsrflow/lsrflow/streams"
 )
@@ -46,8 +47,17 @@ type Options struct {
 	BatchSize int
 	// HTTPClient defaults to a client with no overall timeout (Timeout is per attempt).
 	HTTPClient *http.Client
-	// ContextSize, when known, is reported in Info.
+	// ContextSize, when known, is reported in Info and prompts longer than it are reported
+	// as overflows without a request.
 	ContextSize int
+	// Tokenizer encodes prompts and targets into the ids that are sent. Nil means the
+	// server's own /tokenize endpoint (vLLM, SGLang, TGI).
+	Tokenizer lm.Tokenizer
+	// SendText sends prompt text instead of token ids to vLLM and SGLang, which then tokenize
+	// it themselves (with their special tokens). Scoring still counts positions by our ids, so
+	// a server whose tokenization differs fails loudly; lm check uses it to compare the two
+	// paths.
+	SendText bool
 }
 
 // Client is an HTTP scorer.
@@ -55,6 +65,11 @@ type Client struct {
 	o    Options
 	root string // server root without /v1
 	sem  chan struct{}
+	tok  lm.Tokenizer
+
+	checkMu  sync.Mutex
+	checked  bool
+	checkErr error
 
 	calls, requests, retries atomic.Int64
 }
@@ -95,12 +110,23 @@ func New(o Options) (*Client, error) {
 	}
 	root := strings.TrimRight(o.BaseURL, "/")
 	root = strings.TrimSuffix(root, "/v1")
-	return &Client{o: o, root: root, sem: make(chan struct{}, o.Concurrency)}, nil
+	c := &Client{o: o, root: root, sem: make(chan struct{}, o.Concurrency)}
+	c.tok = o.Tokenizer
+	if c.tok == nil {
+		c.tok = newServerTokenizer(c)
+	}
+	return c, nil
 }
+
+// Tokenizer returns the tokenizer the client encodes with (the local one or the server's).
+func (c *Client) Tokenizer() lm.Tokenizer { return c.tok }
+
+// Kind returns the server kind.
+func (c *Client) Kind() string { return c.o.Kind }
 
 // Info describes the server.
 func (c *Client) Info() lm.Info {
-	return lm.Info{Backend: c.o.Kind, Model: c.o.Model, Precision: "server", ContextSize: c.o.ContextSize}
+	return lm.Info{Backend: c.o.Kind, Model: c.o.Model, Precision: "server", ContextSize: c.o.ContextSize, Tokenizer: c.tok.Source()}
 }
 
 // Counters returns cumulative counters.
@@ -131,23 +157,55 @@ func truncate(s string, n int) string {
 	return s[:n] + "..."
 }
 
-var (
-	reVLLM   = regexp.MustCompile(`maximum context length is (\d+) tokens.*?requested (\d+) tokens`)
-	reTGI    = regexp.MustCompile(`must be <= (\d+)\. Given: (\d+)`)
-	reSGLang = regexp.MustCompile(`input \((\d+) tokens\) is longer than the model's context length \((\d+) tokens\)`)
-)
+// Context-length rejections, by server and version. Each pattern yields (limit, tokens) or
+// (tokens, limit) as named.
+var overflowPatterns = []struct {
+	re            *regexp.Regexp
+	limit, tokens int // submatch indexes
+}{
+	// vLLM <= 0.6 (serving_engine.py _validate_prompt_and_tokenize): "This model's maximum
+	// context length is N tokens. However, you requested M tokens (K in the messages, J in
+	// the completion)."
+	{regexp.MustCompile(`maximum context length is (\d+) tokens.*?requested (\d+) tokens`), 1, 2},
+	// vLLM >= 0.7 (serving_engine.py _validate_input): "...maximum context length is N
+	// tokens. However, your request has M input tokens."
+	{regexp.MustCompile(`maximum context length is (\d+) tokens.*?your request has (\d+) input tokens`), 1, 2},
+	// Newer vLLM renderers: "...maximum context length is N tokens. However, you requested
+	// J output tokens and your prompt contains at least M input tokens".
+	{regexp.MustCompile(`maximum context length is (\d+) tokens.*?prompt contains at least (\d+) input tokens`), 1, 2},
+	// vLLM V1 engine (vllm/v1/engine/processor.py _validate_model_input): "The decoder prompt
+	// (length M) is longer than the maximum model length of N."
+	{regexp.MustCompile(`prompt \(length (\d+)\) is longer than the maximum model length of (\d+)`), 2, 1},
+	// TGI (router/src/validation.rs ValidationError::InputLength): "`inputs` must have less
+	// than N tokens. Given: M".
+	{regexp.MustCompile("inputs` must have less than (\\d+) tokens\\. Given: (\\d+)"), 1, 2},
+	// TGI (ValidationError::MaxTotalTokens): "`inputs` tokens + `max_new_tokens` must be <=
+	// N. Given: M `inputs` tokens and J `max_new_tokens`".
+	{regexp.MustCompile(`must be <= (\d+)\. Given: (\d+)`), 1, 2},
+	// SGLang, old (tokenizer_manager.py _validate_one_request): "The input (M tokens) is
+	// longer than the model's context length (N tokens)."
+	{regexp.MustCompile(`input \((\d+) tokens\) is longer than the model's context length \((\d+) tokens\)`), 2, 1},
+	// SGLang, new (managers/utils.py validate_input_length): "Input length (M tokens) exceeds
+	// the maximum allowed length (N tokens)."
+	{regexp.MustCompile(`[Ii]nput length \((\d+) tokens\) exceeds the maximum allowed length \((\d+) tokens\)`), 2, 1},
+}
+
+// errorText is the message of a JSON error body, or the body itself.
+func errorText(body string) string {
+	if m, ok := httperr.Message([]byte(body)); ok {
+		return m
+	}
+	return body
+}
 
 // overflowFrom recognizes a context-length rejection.
 func overflowFrom(body string) (*lm.OverflowError, bool) {
+	body = errorText(body)
 	atoi := func(s string) int { n, _ := strconv.Atoi(s); return n }
-	if m := reVLLM.FindStringSubmatch(body); m != nil {
-		return &lm.OverflowError{Limit: atoi(m[1]), Tokens: atoi(m[2])}, true
-	}
-	if m := reTGI.FindStringSubmatch(body); m != nil {
-		return &lm.OverflowError{Limit: atoi(m[1]), Tokens: atoi(m[2])}, true
-	}
-	if m := reSGLang.FindStringSubmatch(body); m != nil {
-		return &lm.OverflowError{Tokens: atoi(m[1]), Limit: atoi(m[2])}, true
+	for _, p := range overflowPatterns {
+		if m := p.re.FindStringSubmatch(body); m != nil {
+			return &lm.OverflowError{Limit: atoi(m[p.limit]), Tokens: atoi(m[p.tokens])}, true
+		}
 	}
 	low := strings.ToLower(body)
 	if strings.Contains(low, "context length") || strings.Contains(low, "too long") {
@@ -273,120 +331,21 @@ func (c *Client) once(ctx context.Context, path string, body []byte, decode func
 	}
 }
 
-// Score scores reqs (see package doc for each server's request).
-func (c *Client) Score(ctx context.Context, reqs []lm.Request) ([]lm.Result, error) {
-	for i, r := range reqs {
-		if r.Target == "" {
-			return nil, streams.Permanent("lm-bad-request", fmt.Errorf("httplm: request %d has an empty target", i))
-		}
-	}
-	if !lm.ValidUTF8(reqs) {
-		return nil, streams.Permanent("lm-bad-request", errors.New("httplm: request text is not valid UTF-8"))
-	}
-	out := make([]lm.Result, len(reqs))
-	batch := c.o.BatchSize
-	if c.o.Kind == KindTGI {
-		batch = 1
-	}
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-	)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	for lo := 0; lo < len(reqs); lo += batch {
-		hi := min(lo+batch, len(reqs))
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			err := c.scoreChunk(ctx, reqs[lo:hi], out[lo:hi])
-			if oe, ok := lm.AsOverflow(err); ok {
-				err = &lm.OverflowError{Index: lo + oe.Index, Tokens: oe.Tokens, Limit: oe.Limit}
-			}
-			if err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-				cancel()
-			}
-		}(lo, hi)
-	}
-	wg.Wait()
-	if len(errs) > 0 {
-		// Prefer the most informative error: overflow, then permanent, then the first.
-		for _, e := range errs {
-			if _, ok := lm.AsOverflow(e); ok {
-				return nil, e
-			}
-		}
-		for _, e := range errs {
-			if streams.IsPermanent(e) {
-				return nil, e
-			}
-		}
-		for _, e := range errs {
-			if !errors.Is(e, context.Canceled) {
-				return nil, e
-			}
-		}
-		return nil, errs[0]
-	}
-	c.requests.Add(int64(len(reqs)))
-	return out, nil
-}
-
-// scoreChunk scores reqs in one server request; a context overflow of a multi-prompt request
-// is narrowed down by scoring the prompts one by one.
-func (c *Client) scoreChunk(ctx context.Context, reqs []lm.Request, out []lm.Result) error {
-	err := c.scoreRequest(ctx, reqs, out)
-	oe, ok := lm.AsOverflow(err)
-	if !ok || len(reqs) == 1 {
-		return err
-	}
-	for i := range reqs {
-		if err := c.scoreRequest(ctx, reqs[i:i+1], out[i:i+1]); err != nil {
-			if oe2, ok := lm.AsOverflow(err); ok {
-				return &lm.OverflowError{Index: i, Tokens: oe2.Tokens, Limit: oe2.Limit}
-			}
-			return err
-		}
-	}
-	return fmt.Errorf("httplm: the server rejected the batch as too long but accepted each prompt: %w", oe)
-}
-
-func texts(reqs []lm.Request) []string {
-	t := make([]string, len(reqs))
-	for i, r := range reqs {
-		t[i] = r.Text()
-	}
-	return t
-}
-
-func (c *Client) scoreRequest(ctx context.Context, reqs []lm.Request, out []lm.Result) error {
-	switch c.o.Kind {
-	case KindVLLM:
-		body := map[string]any{"model": c.o.Model, "prompt": texts(reqs), "max_tokens": 1, "echo": true, "logprobs": 1, "temperature": 0}
-		return c.post(ctx, "/v1/completions", body, func(b []byte) error { return decodeVLLMEcho(b, reqs, out) })
-	case KindVLLMPromptLogprobs:
-		body := map[string]any{"model": c.o.Model, "prompt": texts(reqs), "max_tokens": 1, "prompt_logprobs": 0, "temperature": 0}
-		return c.post(ctx, "/v1/completions", body, func(b []byte) error { return decodeVLLMPrompt(b, reqs, out) })
-	case KindTGI:
-		body := map[string]any{"inputs": reqs[0].Text(), "parameters": map[string]any{"decoder_input_details": true, "details": true, "max_new_tokens": 1}}
-		return c.post(ctx, "/generate", body, func(b []byte) error { return decodeTGI(b, reqs, out) })
-	case KindSGLang:
-		body := map[string]any{"text": texts(reqs), "sampling_params": map[string]any{"max_new_tokens": 0, "temperature": 0}, "return_logprob": true, "logprob_start_len": 0, "return_text_in_logprobs": true}
-		return c.post(ctx, "/generate", body, func(b []byte) error { return decodeSGLang(b, reqs, out) })
-	}
-	return streams.Permanent("lm-config", fmt.Errorf("httplm: kind %q", c.o.Kind))
-}
-
 // Generate continues prompt greedily.
+// Prompts go as token ids (vLLM, SGLang) or, to TGI, as text without a leading BOS, so that a
+// chat template that writes BOS does not get a second one from the server.
 func (c *Client) Generate(ctx context.Context, prompt string, maxTokens int, stop []string) (string, error) {
 	var text string
+	var ids []int
+	if c.o.Kind != KindTGI {
+		var err error
+		if ids, err = lm.EncodeWithSpecial(ctx, c.tok, prompt); err != nil {
+			return "", fmt.Errorf("httplm: tokenize: %w", err)
+		}
+	}
 	switch c.o.Kind {
 	case KindVLLM, KindVLLMPromptLogprobs:
-		body := map[string]any{"model": c.o.Model, "prompt": prompt, "max_tokens": maxTokens, "temperature": 0, "stop": stop}
+		body := map[string]any{"model": c.o.Model, "prompt": ids, "max_tokens": maxTokens, "temperature": 0, "stop": stop}
 		err := c.post(ctx, "/v1/completions", body, func(b []byte) error {
 			var r struct {
 				Choices []struct {
@@ -404,8 +363,12 @@ func (c *Client) Generate(ctx context.Context, prompt string, maxTokens int, sto
 		})
 		return text, err
 	case KindTGI:
-		body := map[string]any{"inputs": prompt, "parameters": map[string]any{"max_new_tokens": maxTokens, "do_sample": false, "stop": stop}}
-		err := c.post(ctx, "/generate", body, func(b []byte) error {
+		in, err := c.tgiText(ctx, c.tok, lm.Request{Prompt: prompt})
+		if err != nil {
+			return "", err
+		}
+		body := map[string]any{"inputs": in, "parameters": map[string]any{"max_new_tokens": maxTokens, "do_sample": false, "stop": stop}}
+		err = c.post(ctx, "/generate", body, func(b []byte) error {
 			var r struct {
 				GeneratedText *string `json:"generated_text"`
 			}
@@ -420,7 +383,7 @@ func (c *Client) Generate(ctx context.Context, prompt string, maxTokens int, sto
 		})
 		return cutStop(text, stop), err
 	default:
-		body := map[string]any{"text": prompt, "sampling_params": map[string]any{"max_new_tokens": maxTokens, "temperature": 0, "stop": stop}}
+		body := map[string]any{"input_ids": ids, "sampling_params": map[string]any{"max_new_tokens": maxTokens, "temperature": 0, "stop": stop}}
 		err := c.post(ctx, "/generate", body, func(b []byte) error {
 			var r struct {
 				Text *string `json:"text"`

@@ -43,6 +43,9 @@ type Config struct {
 	// Backend is the HTTP server kind: vllm (default; /v1/completions echo+logprobs),
 	// vllm-prompt-logprobs, tgi, sglang.
 	Backend string
+	// Tokenizer is the model's tokenizer.json for HTTP backends; empty means the server's own
+	// /tokenize endpoint. Either way the identity names the source.
+	Tokenizer string
 	// Beta is the softmax temperature. 0 means the transform's default: 1 for logprob
 	// (the LM posterior), 0.1 for prob (REPLUG), 1 for mean-token-prob (plain softmax).
 	Beta           float64
@@ -80,6 +83,9 @@ type Config struct {
 	// The teacher does not close them.
 	Scorer    lm.Scorer
 	Generator lm.Generator
+	// LocalTokenizer, when set, is used instead of loading Tokenizer (a caller that already
+	// parsed the file).
+	LocalTokenizer lm.Tokenizer
 }
 
 // Defaults returns c with every zero field set to its default.

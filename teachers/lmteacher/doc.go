@@ -34,6 +34,12 @@
 // Passages whose prompt overflows the LM's context window are truncated (their text is cut
 // from the end and the pair is scored again) and counted in Scored.Truncated.
 //
+// # Tokens
+//
+// Each (prompt, target) pair is tokenized and aligned by lm.EncodePair (lm-evaluation-harness'
+// rules, docs/lm.md) with the server's /tokenize or Config.Tokenizer; the identity's Tokenizer
+// field names which, and the score cache key includes it.
+//
 // # Contract
 //
 // A Teacher is safe for concurrent use; Teach blocks until the LM has answered. Errors that a

@@ -2,7 +2,6 @@ package lmteacher_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"math"
@@ -10,14 +9,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/lsrflow/lsrflow/lm"
+	"github.com/lsrflow/lsrflow/lm/lmemu"
+	"github.com/lsrflow/lsrflow/lm/lmemu/emutest"
 	"github.com/lsrflow/lsrflow/schemas"
 	"github.com/lsrflow/lsrflow/streams"
 	"github.com/lsrflow/lsrflow/teachers/lmteacher"
@@ -315,11 +314,14 @@ func TestSecondPassSendsOnlyChangedPairs(t *testing.T) {
 	t.Logf("second pass: hit rate %.2f", st.Cache.HitRate())
 }
 
-var tokRe = regexp.MustCompile(`\s*\S+`)
-
-// flakyVLLM answers /v1/completions with echo in vLLM's shape, but fails 30% of requests with
-// 500, 429 (Retry-After: 0) or a hang past the client's timeout.
+// flakyVLLM is the vLLM emulator (real Llama-3 tokenizer) behind a front that fails 30% of
+// scoring requests with 500, 429 (Retry-After: 0) or a hang past the client's timeout.
 func flakyVLLM(t *testing.T, seed uint64) *httptest.Server {
+	raw, _ := emutest.Load(t)
+	emu, err := lmemu.New(lmemu.Options{Kind: lmemu.VLLM, Tokenizer: lmemu.NewTokenizer(raw, -1, true), Model: "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var mu sync.Mutex
 	rng := rand.New(rand.NewPCG(seed, 1))
 	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -327,6 +329,7 @@ func flakyVLLM(t *testing.T, seed uint64) *httptest.Server {
 		roll := rng.Float64()
 		mu.Unlock()
 		switch {
+		case r.URL.Path != "/v1/completions":
 		case roll < 0.1:
 			http.Error(w, "internal error", http.StatusInternalServerError)
 			return
@@ -341,32 +344,7 @@ func flakyVLLM(t *testing.T, seed uint64) *httptest.Server {
 			}
 			return
 		}
-		var req struct {
-			Prompt []string `json:"prompt"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			http.Error(w, "bad", http.StatusBadRequest)
-			return
-		}
-		var choices []map[string]any
-		for i, p := range req.Prompt {
-			toks := []string{"<s>"}
-			offs := []int{0}
-			lps := []*float64{nil}
-			for _, loc := range tokRe.FindAllStringIndex(p, -1) {
-				toks = append(toks, p[loc[0]:loc[1]])
-				offs = append(offs, utf8.RuneCountInString(p[:loc[0]]))
-				h := fnv.New32a()
-				fmt.Fprintf(h, "%d|%s", len(toks), p[loc[0]:loc[1]])
-				v := -float64(h.Sum32()%3000)/1000 - 0.01
-				lps = append(lps, &v)
-			}
-			g := -1.0
-			toks, offs, lps = append(toks, " x"), append(offs, utf8.RuneCountInString(p)), append(lps, &g)
-			choices = append(choices, map[string]any{"index": i, "text": p + " x", "logprobs": map[string]any{"tokens": toks, "token_logprobs": lps, "text_offset": offs}})
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"choices": choices})
+		emu.ServeHTTP(w, r)
 	}))
 }
 

@@ -66,7 +66,17 @@ func Open(ctx context.Context, cfg Config) (*Teacher, error) {
 			}
 			t.scorer = m
 		default:
-			c, err := httplm.New(httplm.Options{Kind: cfg.Backend, BaseURL: cfg.LM, Model: cfg.Model, Concurrency: cfg.Concurrency, Timeout: cfg.Timeout, Retries: cfg.Retries})
+			o := httplm.Options{Kind: cfg.Backend, BaseURL: cfg.LM, Model: cfg.Model, Concurrency: cfg.Concurrency, Timeout: cfg.Timeout, Retries: cfg.Retries}
+			if cfg.LocalTokenizer != nil {
+				o.Tokenizer = cfg.LocalTokenizer
+			} else if cfg.Tokenizer != "" {
+				tok, err := lm.LoadTokenizer(cfg.Tokenizer)
+				if err != nil {
+					return nil, streams.Permanent("teacher-config", fmt.Errorf("lmteacher: %w", err))
+				}
+				o.Tokenizer = tok
+			}
+			c, err := httplm.New(o)
 			if err != nil {
 				return nil, fmt.Errorf("lmteacher: %w", err)
 			}
@@ -115,7 +125,9 @@ func Open(ctx context.Context, cfg Config) (*Teacher, error) {
 	if cfg.Precision != "" {
 		prec = cfg.Precision
 	}
-	t.modelKey = info.Backend + ":" + model
+	// Scores depend on the tokenizer and on how targets are aligned (lm.EncodePair); the
+	// cache must not serve scores aligned another way.
+	t.modelKey = info.Backend + ":" + model + "|tok=" + info.Tokenizer + "|align=lm-eval"
 	t.id = schemas.TeacherIdentity{
 		Method:         cfg.Method,
 		Model:          model,
@@ -124,6 +136,7 @@ func Open(ctx context.Context, cfg Config) (*Teacher, error) {
 		Combine:        cfg.Combine,
 		PromptHash:     t.tmpl.Hash(),
 		Precision:      prec,
+		Tokenizer:      info.Tokenizer,
 	}
 	if cfg.LengthNormalize {
 		t.id.ScoreTransform += "/length-normalized"
