@@ -4,7 +4,7 @@ import "sync"
 
 // tracker remembers, per partition, the fetched offsets in order and which are finished, so
 // that only the contiguous finished prefix is committed: an input is never committed while
-// an earlier one of its partition is still in flight.
+// an earlier one of its partition is still in flight. It keeps only positions, never payloads.
 type tracker struct {
 	mu    sync.Mutex
 	parts map[partKey]*partQueue
@@ -16,17 +16,21 @@ type partKey struct {
 }
 
 type partQueue struct {
-	entries []trackEntry // fetch order == offset order
+	entries []*trackEntry // entries[head:] are live, in fetch order == offset order
+	head    int
 }
 
+// trackEntry is one fetched input. The pointer is the handle add returns: marking it done is
+// O(1), and an entry dropped from its queue (a replayed partition) can still be marked
+// harmlessly.
 type trackEntry struct {
-	msg  Message
-	done bool
+	offset int64
+	done   bool
 }
 
 func newTracker() *tracker { return &tracker{parts: map[partKey]*partQueue{}} }
 
-func (t *tracker) add(m Message) {
+func (t *tracker) add(m Message) *trackEntry {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	k := partKey{m.Topic, m.Partition}
@@ -36,55 +40,35 @@ func (t *tracker) add(m Message) {
 		t.parts[k] = q
 	}
 	// A rebalance can hand a partition back and replay from an older offset: forget what we
-	// held for it beyond that point, those entries come again.
-	for len(q.entries) > 0 && q.entries[len(q.entries)-1].msg.Offset >= m.Offset {
+	// held for it from that point on, those entries come again.
+	for len(q.entries) > q.head && q.entries[len(q.entries)-1].offset >= m.Offset {
+		q.entries[len(q.entries)-1] = nil
 		q.entries = q.entries[:len(q.entries)-1]
 	}
-	q.entries = append(q.entries, trackEntry{msg: m})
+	e := &trackEntry{offset: m.Offset}
+	q.entries = append(q.entries, e)
+	return e
 }
 
-func (t *tracker) find(m Message) (*partQueue, int) {
-	q := t.parts[partKey{m.Topic, m.Partition}]
-	if q == nil {
-		return nil, -1
-	}
-	for i := range q.entries {
-		if q.entries[i].msg.Offset == m.Offset {
-			return q, i
-		}
-	}
-	return q, -1
-}
-
-func (t *tracker) done(m Message) {
+func (t *tracker) done(e *trackEntry) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if q, i := t.find(m); i >= 0 {
-		q.entries[i].done = true
-	}
+	e.done = true
+	t.mu.Unlock()
 }
 
-// drop forgets an entry that was never handed to a worker (and everything after it).
-func (t *tracker) drop(m Message) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if q, i := t.find(m); i >= 0 {
-		q.entries = q.entries[:i]
-	}
-}
-
-// ready returns, per partition, the last message of the finished prefix.
+// ready returns, per partition, the last message of the finished prefix (only Topic,
+// Partition and Offset are set).
 func (t *tracker) ready() []Message {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []Message
-	for _, q := range t.parts {
-		n := 0
+	for k, q := range t.parts {
+		n := q.head
 		for n < len(q.entries) && q.entries[n].done {
 			n++
 		}
-		if n > 0 {
-			out = append(out, q.entries[n-1].msg)
+		if n > q.head {
+			out = append(out, Message{Topic: k.topic, Partition: k.partition, Offset: q.entries[n-1].offset})
 		}
 	}
 	return out
@@ -99,10 +83,49 @@ func (t *tracker) committed(msgs []Message) {
 		if q == nil {
 			continue
 		}
-		n := 0
-		for n < len(q.entries) && q.entries[n].msg.Offset <= m.Offset {
-			n++
+		for q.head < len(q.entries) && q.entries[q.head].offset <= m.Offset {
+			q.entries[q.head] = nil
+			q.head++
 		}
-		q.entries = q.entries[n:]
+		if q.head == len(q.entries) {
+			q.entries, q.head = q.entries[:0], 0
+		} else if q.head > 1024 && q.head > len(q.entries)/2 {
+			q.entries = append(q.entries[:0], q.entries[q.head:]...)
+			q.head = 0
+		}
 	}
+}
+
+// forget drops a partition that moved to another member: its inputs are the new owner's now.
+func (t *tracker) forget(topic string, partition int) {
+	t.mu.Lock()
+	delete(t.parts, partKey{topic, partition})
+	t.mu.Unlock()
+}
+
+// partitions lists the partitions with tracked inputs.
+func (t *tracker) partitions() []partKey {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]partKey, 0, len(t.parts))
+	for k := range t.parts {
+		out = append(out, k)
+	}
+	return out
+}
+
+// busy reports whether partition has inputs fetched but not finished.
+func (t *tracker) busy(topic string, partition int) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	q := t.parts[partKey{topic, partition}]
+	if q == nil {
+		return false
+	}
+	for _, e := range q.entries[q.head:] {
+		if !e.done {
+			return true
+		}
+	}
+	return false
 }

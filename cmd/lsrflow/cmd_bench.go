@@ -21,15 +21,19 @@ import (
 )
 
 func benchCmd() *command {
-	return &command{name: "bench", summary: "benchmarks (bench teach: LM teacher throughput)", run: func(ctx context.Context, sio stdio, args []string) error {
-		if len(args) == 0 || args[0] != "teach" {
-			if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-				fmt.Fprintln(sio.out, "Usage: lsrflow bench teach [flags]   (see 'lsrflow bench teach --help')")
+	return &command{name: "bench", summary: "benchmarks (bench teach: LM teacher throughput; bench stream: stage runner vs the Kafka client)", run: func(ctx context.Context, sio stdio, args []string) error {
+		if len(args) > 0 {
+			switch args[0] {
+			case "teach":
+				return benchTeach(ctx, sio, args[1:])
+			case "stream":
+				return benchStream(ctx, sio, args[1:])
+			case "-h", "--help":
+				fmt.Fprintln(sio.out, "Usage: lsrflow bench teach|stream [flags]   (see 'lsrflow bench NAME --help')")
 				return nil
 			}
-			return usagef("want a benchmark name: teach")
 		}
-		return benchTeach(ctx, sio, args[1:])
+		return usagef("want a benchmark name: teach or stream")
 	}}
 }
 
