@@ -271,3 +271,55 @@ func TestRunnerMetrics(t *testing.T) {
 		}
 	}
 }
+
+// The stall watchdog: a member that holds a partition and never consumes it (a frozen
+// process) stalls the partition; the runner of another member of the group notices, reports
+// it in lsrflow_stage_stalled, rejoins, and clears the gauge once the partition moves on.
+func TestRunnerStallWatchdog(t *testing.T) {
+	tr := memory.New(memory.WithDefaultPartitions(2))
+	publishN(t, tr, "in", 40)
+	frozen, err := tr.Subscribe(t.Context(), "in", "lsrflow-s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	m := streams.NewMetrics(reg)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = streams.NewRunner(tr, m, nil).Run(ctx, streams.Stage{Name: "s", Input: "in", Output: "out",
+			StallTimeout: 300 * time.Millisecond, CommitInterval: 10 * time.Millisecond,
+			Processor: streams.ProcessorFunc(func(ctx context.Context, msg streams.Message) ([]streams.Message, error) {
+				return []streams.Message{{Key: msg.Key, Value: msg.Value}}, nil
+			})})
+	}()
+	waitUntil(t, "the watchdog reports the frozen member's partition", func() bool {
+		return testutil.ToFloat64(m.Stalled.WithLabelValues("s")) == 1 && testutil.ToFloat64(m.Rejoins.WithLabelValues("s")) >= 1
+	})
+	if err := frozen.Close(); err != nil { // the frozen member goes away: its partition moves
+		t.Fatal(err)
+	}
+	out := collect(t, tr, "out", 40)
+	seen := map[string]bool{}
+	for _, o := range out {
+		seen[string(o.Value)] = true
+	}
+	if len(seen) != 40 {
+		t.Fatalf("%d distinct outputs, want 40", len(seen))
+	}
+	waitUntil(t, "the stall gauge clears", func() bool { return testutil.ToFloat64(m.Stalled.WithLabelValues("s")) == 0 })
+	cancel()
+	<-done
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

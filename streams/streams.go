@@ -85,6 +85,15 @@ type GroupWatcher interface {
 	GroupOffsets(ctx context.Context) (committed, end map[int]int64, err error)
 }
 
+// TopicReader is implemented by transports that can read a whole topic without joining a
+// group (no offsets are committed).
+type TopicReader interface {
+	// ReadTopic calls fn for every message stored on topic, each partition from its first
+	// retained offset up to the end it had when the call began, in offset order. An unknown
+	// topic has no messages. fn's error stops the read and is returned.
+	ReadTopic(ctx context.Context, topic string, fn func(Message) error) error
+}
+
 // TopicSpec describes a topic to create.
 type TopicSpec struct {
 	Name              string

@@ -33,6 +33,7 @@ type Transport struct {
 var (
 	_ streams.Transport      = (*Transport)(nil)
 	_ streams.AsyncPublisher = (*Transport)(nil)
+	_ streams.TopicReader    = (*Transport)(nil)
 )
 
 // Option configures a Transport beyond its Config.

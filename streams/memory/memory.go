@@ -127,7 +127,10 @@ type group struct {
 	members   []*consumer // in join order; partition p belongs to members[p%len(members)]
 }
 
-var _ streams.Transport = (*Transport)(nil)
+var (
+	_ streams.Transport   = (*Transport)(nil)
+	_ streams.TopicReader = (*Transport)(nil)
+)
 
 // New returns an empty transport.
 func New(opts ...Option) *Transport {
@@ -475,6 +478,31 @@ func (c *consumer) Lag() int64 {
 		lag += log.len() - max(off, log.start())
 	}
 	return lag
+}
+
+// ReadTopic calls fn for every message retained on topic (streams.TopicReader).
+func (t *Transport) ReadTopic(ctx context.Context, topicName string, fn func(streams.Message) error) error {
+	t.mu.Lock()
+	tp, ok := t.topics[topicName]
+	var msgs []streams.Message
+	if ok {
+		for _, log := range tp.partitions {
+			msgs = log.appendRange(msgs, log.start(), log.len())
+		}
+	}
+	t.mu.Unlock()
+	for _, m := range msgs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if m.Headers != nil {
+			m.Headers = maps.Clone(m.Headers)
+		}
+		if err := fn(m); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Committed returns group's committed offsets (next offset to consume) per partition of
