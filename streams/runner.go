@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,9 +31,10 @@ type Stage struct {
 	// key are processed one after the other and their outputs published in input order;
 	// other inputs may finish out of order, commits stay contiguous.
 	Concurrency int
-	// MaxInFlight bounds the inputs fetched and not yet finished (processed, outputs
-	// acknowledged): queued for a worker, being processed, or waiting for acknowledgements
-	// (default 1024). It bounds the stage's memory and the work redone after a crash.
+	// MaxInFlight bounds the inputs fetched and not yet committed: queued for a worker, being
+	// processed, waiting for acknowledgements or for their commit (default 1024). It bounds
+	// the stage's memory and the work redone after a crash: a restarted stage repeats at most
+	// MaxInFlight inputs. When it is reached, the stage commits at once.
 	MaxInFlight int
 	Retry       Backoff
 	// CommitInterval bounds how long finished inputs wait before their offsets are committed
@@ -209,8 +211,10 @@ type session struct {
 	stopped <-chan struct{}
 	workCtx context.Context // processing and publishing; outlives stop until the deadline
 
-	slots   chan struct{} // one per input in flight
-	items   sync.WaitGroup
+	slots     chan struct{} // one per input fetched and not yet committed
+	commitNow chan struct{} // the fetcher waits for slots: commit without waiting for the tick
+	starved   atomic.Bool   // the fetcher waits for slots: every finished input asks for a commit
+	items     sync.WaitGroup // inputs not yet finished or abandoned
 	flushMu sync.RWMutex // workers hold R while processing; the committer takes W to flush
 	work    chan *item
 	pubq    chan *item
@@ -233,7 +237,8 @@ func (r *Runner) newSession(st *Stage, log *slog.Logger, cons Consumer, wd *watc
 			rejoins: m.Rejoins.WithLabelValues(st.Name), latency: m.Latency.WithLabelValues(st.Name),
 			lag: m.Lag.WithLabelValues(st.Name), stalled: m.Stalled.WithLabelValues(st.Name), dead: m.DeadLetters,
 		},
-		slots:    make(chan struct{}, st.MaxInFlight),
+		slots:     make(chan struct{}, st.MaxInFlight),
+		commitNow: make(chan struct{}, 1),
 		work:     make(chan *item, st.MaxInFlight),
 		pubq:     make(chan *item, st.MaxInFlight),
 		activity: map[int]time.Time{},
@@ -307,11 +312,19 @@ func (s *session) run(ctx context.Context) error {
 func (s *session) fetchLoop(sctx context.Context) error {
 	bf, batched := s.cons.(BatchFetcher)
 	for {
-		// Take one slot (blocking), then as many more as are free, up to one batch.
+		// Take one slot (blocking), then as many more as are free, up to one batch. Slots come
+		// back when inputs are committed: when none is free, ask for a commit now.
 		select {
 		case s.slots <- struct{}{}:
-		case <-sctx.Done():
-			return nil
+		default:
+			s.starved.Store(true)
+			s.askCommit()
+			select {
+			case s.slots <- struct{}{}:
+				s.starved.Store(false)
+			case <-sctx.Done():
+				return nil
+			}
 		}
 		n := 1
 		for n < 512 {
@@ -351,7 +364,9 @@ func (s *session) fetchLoop(sctx context.Context) error {
 		s.actMu.Unlock()
 		for _, m := range msgs {
 			s.items.Add(1)
-			it := &item{msg: m, entry: s.tr.add(m), start: now}
+			e, freed := s.tr.add(m)
+			s.free(freed)
+			it := &item{msg: m, entry: e, start: now}
 			if s.keys != nil {
 				s.keys.submit(it)
 			} else {
@@ -577,9 +592,19 @@ func (s *session) finish(it *item) {
 	if s.st.OnDone != nil {
 		s.st.OnDone(it.msg, it.outs, it.dead)
 	}
-	s.tr.done(it.entry)
-	<-s.slots
+	s.tr.done(it.entry) // its slot comes back with the commit
+	if s.starved.Load() {
+		s.askCommit()
+	}
 	s.items.Done()
+}
+
+// askCommit wakes the committer (requests coalesce).
+func (s *session) askCommit() {
+	select {
+	case s.commitNow <- struct{}{}:
+	default:
+	}
 }
 
 // abandon gives up on it: it stays uncommitted and is delivered again later.
@@ -590,8 +615,17 @@ func (s *session) abandon(it *item) {
 	if over {
 		return
 	}
-	<-s.slots
+	if s.tr.release(it.entry) {
+		s.free(1)
+	}
 	s.items.Done()
+}
+
+// free gives back n in-flight slots.
+func (s *session) free(n int) {
+	for range n {
+		<-s.slots
+	}
 }
 
 // committer commits periodically, keeps the lag gauge current and runs the stall watchdog.
@@ -605,6 +639,7 @@ func (s *session) committer(sctx context.Context, quit <-chan struct{}) {
 	for {
 		select {
 		case <-t.C:
+		case <-s.commitNow:
 		case <-quit:
 			return
 		}
@@ -679,7 +714,7 @@ func (s *session) commit(ctx context.Context) {
 			if po.Owns(m.Topic, m.Partition) {
 				kept = append(kept, m)
 			} else {
-				s.tr.forget(m.Topic, m.Partition)
+				s.free(s.tr.forget(m.Topic, m.Partition))
 			}
 		}
 		ready = kept
@@ -692,7 +727,7 @@ func (s *session) commit(ctx context.Context) {
 		s.log.Warn("commit failed; inputs will be redelivered", "err", err)
 		return
 	}
-	s.tr.committed(ready)
+	s.free(s.tr.committed(ready))
 }
 
 // keyQueue runs inputs with the same key one after the other: an input waits while another

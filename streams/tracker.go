@@ -22,15 +22,29 @@ type partQueue struct {
 
 // trackEntry is one fetched input. The pointer is the handle add returns: marking it done is
 // O(1), and an entry dropped from its queue (a replayed partition) can still be marked
-// harmlessly.
+// harmlessly. released records that the entry gave back its in-flight slot; every way out of
+// the tracker (committed, replayed, forgotten, abandoned) gives it back exactly once.
 type trackEntry struct {
-	offset int64
-	done   bool
+	offset   int64
+	done     bool
+	released bool
+}
+
+// release marks e released and reports whether it was not already.
+func (e *trackEntry) release() bool {
+	if e.released {
+		return false
+	}
+	e.released = true
+	return true
 }
 
 func newTracker() *tracker { return &tracker{parts: map[partKey]*partQueue{}} }
 
-func (t *tracker) add(m Message) *trackEntry {
+// add tracks m and returns its handle, and how many entries it released: a rebalance can
+// hand a partition back and replay from an older offset, and what was held from that point on
+// is dropped (those inputs come again).
+func (t *tracker) add(m Message) (*trackEntry, int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	k := partKey{m.Topic, m.Partition}
@@ -39,15 +53,25 @@ func (t *tracker) add(m Message) *trackEntry {
 		q = &partQueue{}
 		t.parts[k] = q
 	}
-	// A rebalance can hand a partition back and replay from an older offset: forget what we
-	// held for it from that point on, those entries come again.
+	freed := 0
 	for len(q.entries) > q.head && q.entries[len(q.entries)-1].offset >= m.Offset {
+		if q.entries[len(q.entries)-1].release() {
+			freed++
+		}
 		q.entries[len(q.entries)-1] = nil
 		q.entries = q.entries[:len(q.entries)-1]
 	}
 	e := &trackEntry{offset: m.Offset}
 	q.entries = append(q.entries, e)
-	return e
+	return e, freed
+}
+
+// release gives back e's slot (an input abandoned at shutdown); it reports whether e still
+// held one.
+func (t *tracker) release(e *trackEntry) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return e.release()
 }
 
 func (t *tracker) done(e *trackEntry) {
@@ -74,16 +98,20 @@ func (t *tracker) ready() []Message {
 	return out
 }
 
-// committed removes the committed prefixes.
-func (t *tracker) committed(msgs []Message) {
+// committed removes the committed prefixes and returns how many entries it released.
+func (t *tracker) committed(msgs []Message) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	freed := 0
 	for _, m := range msgs {
 		q := t.parts[partKey{m.Topic, m.Partition}]
 		if q == nil {
 			continue
 		}
 		for q.head < len(q.entries) && q.entries[q.head].offset <= m.Offset {
+			if q.entries[q.head].release() {
+				freed++
+			}
 			q.entries[q.head] = nil
 			q.head++
 		}
@@ -94,13 +122,25 @@ func (t *tracker) committed(msgs []Message) {
 			q.head = 0
 		}
 	}
+	return freed
 }
 
-// forget drops a partition that moved to another member: its inputs are the new owner's now.
-func (t *tracker) forget(topic string, partition int) {
+// forget drops a partition that moved to another member (its inputs are the new owner's now)
+// and returns how many entries it released.
+func (t *tracker) forget(topic string, partition int) int {
 	t.mu.Lock()
-	delete(t.parts, partKey{topic, partition})
-	t.mu.Unlock()
+	defer t.mu.Unlock()
+	k := partKey{topic, partition}
+	freed := 0
+	if q := t.parts[k]; q != nil {
+		for _, e := range q.entries[q.head:] {
+			if e.release() {
+				freed++
+			}
+		}
+	}
+	delete(t.parts, k)
+	return freed
 }
 
 // partitions lists the partitions with tracked inputs.
