@@ -105,22 +105,22 @@ type SynthOptions struct {
 
 // Summary counts what a run did.
 type Summary struct {
-	Lines           int            `json:"lines"`
-	Valid           int            `json:"valid_queries"`
-	AlreadyDone     int            `json:"already_done"`
-	Ingested        int            `json:"ingested"`
-	BadLines        int            `json:"bad_lines"`
-	Scored          int            `json:"scored"`
-	NoRelevant      int            `json:"scored_without_relevant_passage"`
-	DeadLettered    map[string]int `json:"dead_lettered_by_stage"`
+	Lines        int            `json:"lines"`
+	Valid        int            `json:"valid_queries"`
+	AlreadyDone  int            `json:"already_done"`
+	Ingested     int            `json:"ingested"`
+	BadLines     int            `json:"bad_lines"`
+	Scored       int            `json:"scored"`
+	NoRelevant   int            `json:"scored_without_relevant_passage"`
+	DeadLettered map[string]int `json:"dead_lettered_by_stage"`
 	// InTopics counts pending queries an earlier run had published already: not published
 	// again, they were taken up where the consumer groups had committed.
-	InTopics int `json:"resumed_from_topics"`
-	ScoredTotal     int            `json:"scored_total_in_output"`
-	Seconds         float64        `json:"seconds"`
-	QueriesPerSec   float64        `json:"queries_per_second"`
-	TeacherKey      string         `json:"teacher_key"`
-	RetrieverMethod string         `json:"retriever"`
+	InTopics        int     `json:"resumed_from_topics"`
+	ScoredTotal     int     `json:"scored_total_in_output"`
+	Seconds         float64 `json:"seconds"`
+	QueriesPerSec   float64 `json:"queries_per_second"`
+	TeacherKey      string  `json:"teacher_key"`
+	RetrieverMethod string  `json:"retriever"`
 }
 
 func (o *SynthOptions) validate() error {

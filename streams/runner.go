@@ -211,14 +211,14 @@ type session struct {
 	stopped <-chan struct{}
 	workCtx context.Context // processing and publishing; outlives stop until the deadline
 
-	slots     chan struct{} // one per input fetched and not yet committed
-	commitNow chan struct{} // the fetcher waits for slots: commit without waiting for the tick
-	starved   atomic.Bool   // the fetcher waits for slots: every finished input asks for a commit
+	slots     chan struct{}  // one per input fetched and not yet committed
+	commitNow chan struct{}  // the fetcher waits for slots: commit without waiting for the tick
+	starved   atomic.Bool    // the fetcher waits for slots: every finished input asks for a commit
 	items     sync.WaitGroup // inputs not yet finished or abandoned
-	flushMu sync.RWMutex // workers hold R while processing; the committer takes W to flush
-	work    chan *item
-	pubq    chan *item
-	keys    *keyQueue // nil when Concurrency is 1 (one worker keeps every order)
+	flushMu   sync.RWMutex   // workers hold R while processing; the committer takes W to flush
+	work      chan *item
+	pubq      chan *item
+	keys      *keyQueue // nil when Concurrency is 1 (one worker keeps every order)
 
 	actMu    sync.Mutex
 	activity map[int]time.Time // per partition: last fetch (for the watchdog)
@@ -239,9 +239,9 @@ func (r *Runner) newSession(st *Stage, log *slog.Logger, cons Consumer, wd *watc
 		},
 		slots:     make(chan struct{}, st.MaxInFlight),
 		commitNow: make(chan struct{}, 1),
-		work:     make(chan *item, st.MaxInFlight),
-		pubq:     make(chan *item, st.MaxInFlight),
-		activity: map[int]time.Time{},
+		work:      make(chan *item, st.MaxInFlight),
+		pubq:      make(chan *item, st.MaxInFlight),
+		activity:  map[int]time.Time{},
 	}
 	if ap, ok := r.transport.(AsyncPublisher); ok {
 		s.async = ap
