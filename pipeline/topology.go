@@ -59,7 +59,9 @@ func BuildStage(name string, d StageDeps) (streams.Stage, error) {
 		}
 		return def
 	}
-	st := streams.Stage{Name: name, DeadLetters: d.Topics.DeadLetters, Retry: d.Retry}
+	// MaxInFlight is what a crash makes a stage redo: small for the stages whose outputs
+	// multiply downstream work, larger for the sinks (a redone write is de-duplicated).
+	st := streams.Stage{Name: name, DeadLetters: d.Topics.DeadLetters, Retry: d.Retry, MaxInFlight: 32}
 	switch name {
 	case StageRetrieve:
 		if d.Retriever == nil || d.TopK <= 0 {
@@ -68,6 +70,7 @@ func BuildStage(name string, d StageDeps) (streams.Stage, error) {
 		st.Input, st.Output = d.Topics.Queries, d.Topics.Candidates
 		st.Processor = retrieve.New(d.Retriever, d.TopK)
 		st.Concurrency = conc(2)
+		st.MaxInFlight = max(32, 4*st.Concurrency)
 	case StageTeach:
 		if d.Teacher == nil {
 			return st, fmt.Errorf("stage %s needs a teacher", name)
@@ -75,6 +78,7 @@ func BuildStage(name string, d StageDeps) (streams.Stage, error) {
 		st.Input, st.Output = d.Topics.Candidates, d.Topics.Scored
 		st.Processor = teach.Processor{Teacher: d.Teacher, OnScored: d.OnTaught}
 		st.Concurrency = conc(2)
+		st.MaxInFlight = max(32, 4*st.Concurrency)
 	case StageSinkScored:
 		if len(d.ScoredSinks) == 0 {
 			return st, fmt.Errorf("stage %s needs at least one sink", name)
@@ -82,6 +86,7 @@ func BuildStage(name string, d StageDeps) (streams.Stage, error) {
 		st.Input = d.Topics.Scored
 		st.Processor = &sink.Processor[schemas.Scored]{Decode: schemas.DecodeScored, Sinks: d.ScoredSinks, OnWrite: d.OnScored}
 		st.Concurrency = 1 // sinks append in order; one writer per file
+		st.MaxInFlight = 256
 	case StageSinkDead:
 		if d.DeadSink == nil {
 			return st, fmt.Errorf("stage %s needs a sink", name)

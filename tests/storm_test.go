@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -25,8 +26,9 @@ import (
 //
 // Knobs: LSRFLOW_STORM_QUERIES (default 300), LSRFLOW_STORM_KILLS (default 4),
 // LSRFLOW_STORM_TRIALS (default 1), LSRFLOW_STORM_DEADLINE (seconds, default 120),
-// LSRFLOW_CRASH_SEED. `make storm-test` runs issue 17's numbers: 1,800 questions, 15 kills,
-// 3 trials.
+// LSRFLOW_STORM_TIMING (mixed: start-up, rebalance and steady state, the default; uniform:
+// 2 to 6 s as in issue 17), LSRFLOW_CRASH_SEED. `make storm-test` runs issue 17's procedure
+// (1,800 questions, 15 kills at 2 to 6 s, 3 trials) and a mixed-timing storm of 20 kills.
 func TestCrashStormKafka(t *testing.T) {
 	kcat, err := exec.LookPath("kcat")
 	if err != nil {
@@ -37,6 +39,14 @@ func TestCrashStormKafka(t *testing.T) {
 	kills := envInt(t, "LSRFLOW_STORM_KILLS", 4)
 	trials := envInt(t, "LSRFLOW_STORM_TRIALS", 1)
 	deadline := time.Duration(envInt(t, "LSRFLOW_STORM_DEADLINE", 120)) * time.Second
+	uniform := false
+	switch v := os.Getenv("LSRFLOW_STORM_TIMING"); v {
+	case "", "mixed":
+	case "uniform":
+		uniform = true
+	default:
+		t.Fatalf("LSRFLOW_STORM_TIMING=%q: want mixed or uniform", v)
+	}
 	rng := crashRNG(t)
 
 	ref := filepath.Join(t.TempDir(), "ref")
@@ -49,7 +59,7 @@ func TestCrashStormKafka(t *testing.T) {
 			b := startBroker(t, e.bin)
 			out := filepath.Join(t.TempDir(), "storm")
 			args := e.synthArgs(out, "--brokers", b.addr)
-			killed := stormLoop(t, e.bin, args, kills, rng)
+			killed := stormLoop(t, e.bin, args, kills, rng, uniform)
 
 			final := exec.Command(e.bin, append(args, "--log-level", "info")...)
 			var log bytes.Buffer
@@ -96,17 +106,19 @@ func TestCrashStormKafka(t *testing.T) {
 
 // stormLoop starts synth kills times and SIGKILLs each: a third of the kills early in
 // start-up (before the consumer groups have joined), a third shortly after (joins and the
-// first rebalances), a third in steady state, as in issue 17 (2 to 6 s). It returns how many
-// processes died of the signal rather than finishing first.
-func stormLoop(t *testing.T, bin string, args []string, kills int, rng *rand.Rand) int {
+// first rebalances), a third in steady state as in issue 17 (2 to 6 s); with uniform, all at
+// 2 to 6 s. It returns how many processes died of the signal rather than finishing first.
+func stormLoop(t *testing.T, bin string, args []string, kills int, rng *rand.Rand, uniform bool) int {
 	t.Helper()
 	killed := 0
 	for i := range kills {
 		var delay time.Duration
-		switch i % 3 {
-		case 0:
+		switch {
+		case uniform:
+			delay = time.Duration(2000+rng.IntN(4000)) * time.Millisecond
+		case i%3 == 0:
 			delay = time.Duration(200+rng.IntN(1300)) * time.Millisecond
-		case 1:
+		case i%3 == 1:
 			delay = time.Duration(1500+rng.IntN(1000)) * time.Millisecond
 		default:
 			delay = time.Duration(2000+rng.IntN(4000)) * time.Millisecond
