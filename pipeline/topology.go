@@ -60,7 +60,8 @@ func BuildStage(name string, d StageDeps) (streams.Stage, error) {
 		return def
 	}
 	// MaxInFlight is what a crash makes a stage redo: small for the stages whose outputs
-	// multiply downstream work, larger for the sinks (a redone write is de-duplicated).
+	// multiply downstream work, large for the scored sink (a redone write is de-duplicated,
+	// and every commit flushes the sinks).
 	st := streams.Stage{Name: name, DeadLetters: d.Topics.DeadLetters, Retry: d.Retry, MaxInFlight: 32}
 	switch name {
 	case StageRetrieve:
@@ -86,7 +87,7 @@ func BuildStage(name string, d StageDeps) (streams.Stage, error) {
 		st.Input = d.Topics.Scored
 		st.Processor = &sink.Processor[schemas.Scored]{Decode: schemas.DecodeScored, Sinks: d.ScoredSinks, OnWrite: d.OnScored}
 		st.Concurrency = 1 // sinks append in order; one writer per file
-		st.MaxInFlight = 256
+		st.MaxInFlight = 2048
 	case StageSinkDead:
 		if d.DeadSink == nil {
 			return st, fmt.Errorf("stage %s needs a sink", name)

@@ -38,7 +38,8 @@ type Stage struct {
 	MaxInFlight int
 	Retry       Backoff
 	// CommitInterval bounds how long finished inputs wait before their offsets are committed
-	// (default 50ms). Flush (for Flusher processors) happens right before each commit.
+	// (default 50ms; 200ms for Flusher processors, whose Flush happens right before each
+	// commit and costs a write).
 	CommitInterval time.Duration
 	// ShutdownTimeout bounds how long in-flight inputs may take to finish after the context
 	// is cancelled (default 10s). What is not finished by then is redelivered on restart.
@@ -111,6 +112,9 @@ func (s *Stage) Validate() error {
 	s.MaxInFlight = max(s.MaxInFlight, s.Concurrency)
 	if s.CommitInterval <= 0 {
 		s.CommitInterval = 50 * time.Millisecond
+		if _, ok := s.Processor.(Flusher); ok {
+			s.CommitInterval = 200 * time.Millisecond
+		}
 	}
 	if s.ShutdownTimeout <= 0 {
 		s.ShutdownTimeout = 10 * time.Second
