@@ -96,6 +96,9 @@ type SynthOptions struct {
 	// TrainGrace bounds how long a finished run waits for the train stage to consume the
 	// last records (default 60s).
 	TrainGrace time.Duration
+	// ExactlyOnce runs retrieve, teach and evaluate as exactly-once stages (Kafka
+	// transactions; the transport must implement streams.TxnSubscriber).
+	ExactlyOnce bool
 	// ResumeGrace: when a run that took queries up from the topics sees no query finish for
 	// this long, it publishes those still unfinished again, once (default 2m). It guards the
 	// case where the topics and the output directory disagree, e.g. a scored.jsonl removed
@@ -209,9 +212,14 @@ func Synth(ctx context.Context, o SynthOptions) (Summary, error) {
 
 	// What an earlier run of this output directory already published is still in the topics
 	// (the groups carry on with it from their commits): publish only the rest.
+	readStart := time.Now()
 	inTopic, deadInTopic, err := published(ctx, o.Transport, o.OutDir, o.Topics)
 	if err != nil {
 		return sum, err
+	}
+	if inTopic != nil {
+		o.Log.Info("read back what earlier runs published", "queries", len(inTopic), "ingest_dead_letters", len(deadInTopic),
+			"took", time.Since(readStart).Round(time.Millisecond))
 	}
 	toPublish := slices.DeleteFunc(slices.Clone(pending), func(q schemas.Query) bool { return inTopic[q.ID] })
 	deadToPublish := slices.DeleteFunc(slices.Clone(ingestDead), func(d schemas.DeadLetter) bool { return deadInTopic[d.Key] })
@@ -264,7 +272,7 @@ func Synth(ctx context.Context, o SynthOptions) (Summary, error) {
 			}
 			done.finish(queryKey(d.Key), func() { sum.DeadLettered[d.Stage]++ })
 		},
-		Concurrency: o.Concurrency, Retry: o.Retry,
+		Concurrency: o.Concurrency, Retry: o.Retry, ExactlyOnce: o.ExactlyOnce,
 	}
 	if o.Evaluator != nil { // a nil *evaluate.Processor must stay a nil interface
 		deps.Evaluator = o.Evaluator

@@ -49,6 +49,10 @@ type StageDeps struct {
 
 	Concurrency map[string]int
 	Retry       streams.Backoff
+	// ExactlyOnce: retrieve, teach and evaluate commit outputs and offsets in transactions
+	// (Kafka). The sinks stay at-least-once with idempotent writes; train keeps its model in
+	// memory, which a transaction cannot roll back.
+	ExactlyOnce bool
 }
 
 // BuildStage returns the named stage, ready for streams.Runner.Run.
@@ -113,6 +117,10 @@ func BuildStage(name string, d StageDeps) (streams.Stage, error) {
 		st.Concurrency = 1 // one model, trained in record order
 	default:
 		return st, fmt.Errorf("unknown stage %q (stages: %s)", name, strings.Join(StageNames(), ", "))
+	}
+	switch name {
+	case StageRetrieve, StageTeach, StageEvaluate:
+		st.ExactlyOnce = d.ExactlyOnce
 	}
 	return st, nil
 }

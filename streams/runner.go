@@ -39,7 +39,7 @@ type Stage struct {
 	Retry       Backoff
 	// CommitInterval bounds how long finished inputs wait before their offsets are committed
 	// (default 50ms; 200ms for Flusher processors, whose Flush happens right before each
-	// commit and costs a write).
+	// commit and costs a write, and for exactly-once stages, whose commit ends a transaction).
 	CommitInterval time.Duration
 	// ShutdownTimeout bounds how long in-flight inputs may take to finish after the context
 	// is cancelled (default 10s). What is not finished by then is redelivered on restart.
@@ -50,8 +50,16 @@ type Stage struct {
 	// logs an error, sets lsrflow_stage_stalled and rejoins its group (default 60s; negative
 	// disables it). It must exceed the longest time one input may take.
 	StallTimeout time.Duration
+	// ExactlyOnce commits the stage's outputs and its input offsets together in transactions
+	// (transports implementing TxnSubscriber: Kafka). Every CommitInterval the stage stops
+	// fetching, lets every fetched input finish, and commits; a rebalance or a crash aborts
+	// the open transaction and its inputs are processed again, so read-committed consumers of
+	// the outputs see each input's outputs exactly once. Outputs the transport rejects for good
+	// end the session (the input comes again) instead of being dead-lettered.
+	ExactlyOnce bool
 	// OnDone, if set, is called after an input's outputs (or its dead letter) are acknowledged.
-	// It may be called from several goroutines at once.
+	// It may be called from several goroutines at once. In exactly-once mode the transaction
+	// may still abort after it.
 	OnDone func(in Message, outputs []Message, deadLettered bool)
 }
 
@@ -112,7 +120,7 @@ func (s *Stage) Validate() error {
 	s.MaxInFlight = max(s.MaxInFlight, s.Concurrency)
 	if s.CommitInterval <= 0 {
 		s.CommitInterval = 50 * time.Millisecond
-		if _, ok := s.Processor.(Flusher); ok {
+		if _, ok := s.Processor.(Flusher); ok || s.ExactlyOnce {
 			s.CommitInterval = 200 * time.Millisecond
 		}
 	}
@@ -161,14 +169,24 @@ func (r *Runner) Run(ctx context.Context, st Stage) error {
 	}
 	log := r.log.With("stage", st.Name)
 	wd := &watchdog{timeout: st.StallTimeout}
+	subscribe := r.transport.Subscribe
+	if st.ExactlyOnce {
+		ts, ok := r.transport.(TxnSubscriber)
+		if !ok {
+			return fmt.Errorf("stage %s: exactly-once needs a transport with transactions (Kafka)", st.Name)
+		}
+		subscribe = ts.SubscribeTxn
+	}
 	for {
-		cons, err := r.transport.Subscribe(ctx, st.Input, st.Group)
+		joinStart := time.Now()
+		cons, err := subscribe(ctx, st.Input, st.Group)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil // stopped before it started: nothing fetched, nothing to commit
 			}
 			return fmt.Errorf("stage %s: subscribe %s: %w", st.Name, st.Input, err)
 		}
+		log.Info("joined the consumer group", "group", st.Group, "took", time.Since(joinStart).Round(time.Millisecond))
 		s := r.newSession(&st, log, cons, wd)
 		err = s.run(ctx)
 		if !errors.Is(err, errRejoin) || ctx.Err() != nil {
@@ -210,6 +228,16 @@ type session struct {
 	tr   *tracker
 
 	async AsyncPublisher // nil: the publisher goroutine publishes synchronously in batches
+	txn   Transactor     // exactly-once stages: outputs go into the consumer's transaction
+
+	// Exactly-once commits pause fetching: the committer sets paused and waits until no fetch
+	// is in progress, then until every fetched input finished.
+	pauseMu     sync.Mutex
+	pauseCond   *sync.Cond
+	paused      bool
+	inFetch     bool
+	fetchCancel context.CancelFunc
+	abandoned   atomic.Bool
 
 	stop    context.CancelCauseFunc // stops fetching (shutdown or rejoin)
 	stopped <-chan struct{}
@@ -247,8 +275,12 @@ func (r *Runner) newSession(st *Stage, log *slog.Logger, cons Consumer, wd *watc
 		pubq:      make(chan *item, st.MaxInFlight),
 		activity:  map[int]time.Time{},
 	}
+	s.pauseCond = sync.NewCond(&s.pauseMu)
 	if ap, ok := r.transport.(AsyncPublisher); ok {
 		s.async = ap
+	}
+	if tx, ok := cons.(Transactor); ok && st.ExactlyOnce {
+		s.txn, s.async = tx, tx
 	}
 	if st.Concurrency > 1 {
 		s.keys = &keyQueue{busy: map[string][]*item{}, work: s.work}
@@ -340,42 +372,63 @@ func (s *session) fetchLoop(sctx context.Context) error {
 			}
 			break
 		}
+		s.pauseMu.Lock()
+		for s.paused {
+			s.pauseCond.Wait()
+		}
+		fctx, cancel := context.WithCancel(sctx)
+		s.inFetch, s.fetchCancel = true, cancel
+		s.pauseMu.Unlock()
 		var msgs []Message
 		var err error
 		if batched {
-			msgs, err = bf.FetchBatch(sctx, n)
+			msgs, err = bf.FetchBatch(fctx, n)
 		} else {
 			var m Message
-			if m, err = s.cons.Fetch(sctx); err == nil {
+			if m, err = s.cons.Fetch(fctx); err == nil {
 				msgs = []Message{m}
 			}
 		}
-		for range n - len(msgs) {
-			<-s.slots
+		s.free(n - len(msgs))
+		if err == nil {
+			s.dispatch(msgs)
 		}
+		s.pauseMu.Lock()
+		s.inFetch, s.fetchCancel = false, nil
+		s.pauseCond.Broadcast()
+		s.pauseMu.Unlock()
+		paused := fctx.Err() != nil && sctx.Err() == nil
+		cancel()
 		if err != nil {
 			if sctx.Err() != nil {
 				return nil
 			}
+			if paused {
+				continue // an exactly-once commit interrupted the fetch
+			}
 			return fmt.Errorf("stage %s: fetch: %w", s.st.Name, err)
 		}
-		s.m.in.Add(float64(len(msgs)))
-		now := time.Now()
-		s.actMu.Lock()
-		for i := range msgs {
-			s.activity[msgs[i].Partition] = now
-		}
-		s.actMu.Unlock()
-		for _, m := range msgs {
-			s.items.Add(1)
-			e, freed := s.tr.add(m)
-			s.free(freed)
-			it := &item{msg: m, entry: e, start: now}
-			if s.keys != nil {
-				s.keys.submit(it)
-			} else {
-				s.work <- it // never blocks: the channel holds MaxInFlight items
-			}
+	}
+}
+
+// dispatch tracks fetched inputs and queues them for the workers.
+func (s *session) dispatch(msgs []Message) {
+	s.m.in.Add(float64(len(msgs)))
+	now := time.Now()
+	s.actMu.Lock()
+	for i := range msgs {
+		s.activity[msgs[i].Partition] = now
+	}
+	s.actMu.Unlock()
+	for _, m := range msgs {
+		s.items.Add(1)
+		e, freed := s.tr.add(m)
+		s.free(freed)
+		it := &item{msg: m, entry: e, start: now}
+		if s.keys != nil {
+			s.keys.submit(it)
+		} else {
+			s.work <- it // never blocks: the channel holds MaxInFlight items
 		}
 	}
 }
@@ -479,6 +532,11 @@ func (s *session) acked(it *item, err error) {
 		s.finish(it)
 	case s.workCtx.Err() != nil || errors.Is(err, ErrClosed):
 		s.abandon(it)
+	case s.txn != nil:
+		// A failed record dooms the transaction: abort it and start over from the commits.
+		s.log.Error("publishing in the transaction failed; rejoining to abort it", "key", string(it.msg.Key), "err", err)
+		s.abandon(it)
+		s.stop(errRejoin)
 	default:
 		// Transports retry transient errors themselves; what comes back is permanent or
 		// outlived the transport's own patience. Retried off the callback goroutine.
@@ -619,6 +677,7 @@ func (s *session) abandon(it *item) {
 	if over {
 		return
 	}
+	s.abandoned.Store(true)
 	if s.tr.release(it.entry) {
 		s.free(1)
 	}
@@ -696,6 +755,10 @@ func (s *session) watch(sctx context.Context, gw GroupWatcher, now time.Time) {
 // commit flushes the processor (when it buffers) and commits every finished contiguous prefix
 // of the partitions this member still owns.
 func (s *session) commit(ctx context.Context) {
+	if s.txn != nil {
+		s.commitTxn(ctx)
+		return
+	}
 	var ready []Message
 	if f, ok := s.st.Processor.(Flusher); ok {
 		s.flushMu.Lock()
@@ -732,6 +795,58 @@ func (s *session) commit(ctx context.Context) {
 		return
 	}
 	s.free(s.tr.committed(ready))
+}
+
+// commitTxn ends an exactly-once stage's transaction: fetching pauses, every fetched input
+// finishes, then outputs and offsets commit together. If any input was abandoned (the stage is
+// stopping) the transaction aborts instead, and everything uncommitted comes again.
+func (s *session) commitTxn(ctx context.Context) {
+	s.pauseMu.Lock()
+	s.paused = true
+	if s.fetchCancel != nil {
+		s.fetchCancel()
+	}
+	for s.inFetch {
+		s.pauseCond.Wait()
+	}
+	s.pauseMu.Unlock()
+	defer func() {
+		s.pauseMu.Lock()
+		s.paused = false
+		s.pauseCond.Broadcast()
+		s.pauseMu.Unlock()
+	}()
+	s.items.Wait()
+	if f, ok := s.st.Processor.(Flusher); ok {
+		if err := f.Flush(ctx); err != nil {
+			s.log.Error("flush failed; aborting the transaction", "err", err)
+			s.abandoned.Store(true)
+		}
+	}
+	if s.abandoned.Load() {
+		if err := s.txn.AbortTxn(ctx); err != nil {
+			s.log.Warn("aborting the transaction", "err", err)
+		}
+		s.free(s.tr.reset())
+		return
+	}
+	if len(s.tr.ready()) == 0 {
+		return // nothing fetched since the last commit: keep the transaction open
+	}
+	committed, err := s.txn.CommitTxn(ctx)
+	switch {
+	case err != nil:
+		s.m.commitErrs.Inc()
+		s.log.Error("transaction failed; rejoining", "err", err)
+		s.free(s.tr.reset())
+		s.stop(errRejoin)
+	case !committed:
+		s.m.commitErrs.Inc()
+		s.log.Warn("transaction aborted (the group rebalanced); its inputs come again")
+		s.free(s.tr.reset())
+	default:
+		s.free(s.tr.committed(s.tr.ready()))
+	}
 }
 
 // keyQueue runs inputs with the same key one after the other: an input waits while another

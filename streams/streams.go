@@ -85,6 +85,27 @@ type GroupWatcher interface {
 	GroupOffsets(ctx context.Context) (committed, end map[int]int64, err error)
 }
 
+// TxnSubscriber is implemented by transports that offer exactly-once stages (Kafka
+// transactions).
+type TxnSubscriber interface {
+	// SubscribeTxn is Subscribe for a stage whose outputs and input offsets commit atomically:
+	// the consumer returned implements Transactor.
+	SubscribeTxn(ctx context.Context, topic, group string) (Consumer, error)
+}
+
+// Transactor is an exactly-once consumer: the stage publishes its outputs through it, and
+// CommitTxn makes them visible (to read-committed consumers) together with the group's
+// offsets after every message fetched so far, or discards them.
+type Transactor interface {
+	AsyncPublisher
+	// CommitTxn commits the open transaction and begins the next. It reports false when the
+	// transaction had to abort (the group rebalanced): the consumer then fetches the
+	// uncommitted inputs again. An error leaves the consumer unusable.
+	CommitTxn(ctx context.Context) (bool, error)
+	// AbortTxn discards the open transaction; the uncommitted inputs are fetched again.
+	AbortTxn(ctx context.Context) error
+}
+
 // TopicReader is implemented by transports that can read a whole topic without joining a
 // group (no offsets are committed).
 type TopicReader interface {

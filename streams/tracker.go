@@ -169,3 +169,20 @@ func (t *tracker) busy(topic string, partition int) bool {
 	}
 	return false
 }
+
+// reset forgets every partition (an aborted transaction: its inputs come again) and returns
+// how many entries it released.
+func (t *tracker) reset() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	freed := 0
+	for k, q := range t.parts {
+		for _, e := range q.entries[q.head:] {
+			if e.release() {
+				freed++
+			}
+		}
+		delete(t.parts, k)
+	}
+	return freed
+}

@@ -102,7 +102,7 @@ func runSynth(ctx context.Context, sio stdio, c *pipeline.Config, logLevel strin
 		QueriesPath: c.DatasetPath, Format: pipeline.QueryFormat(orDefault(c.QueriesFormat, "auto")),
 		OutDir: c.SaveDir, ExtraScoredSinks: extra, Topics: topics, Partitions: c.Partitions,
 		Concurrency: conc, MaxLineBytes: c.MaxLineBytes, Metrics: metrics, Log: log,
-		Progress: sio.err, Sync: c.Sync, Evaluator: ev, Follow: follow,
+		Progress: sio.err, Sync: c.Sync, Evaluator: ev, Follow: follow, ExactlyOnce: c.ExactlyOnce,
 		OnTaught: teacherMetrics(env.registry, teacher),
 	}
 	if trainer != nil {

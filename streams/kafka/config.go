@@ -44,6 +44,10 @@ type Config struct {
 	// predecessor's place at once instead of waiting for its session to expire. Two live
 	// processes must never share an InstanceID: the broker fences one of them.
 	InstanceID string
+	// TransactionTimeout bounds an exactly-once stage's open transaction: the broker aborts it
+	// if its producer goes silent that long (default 60s; at most the broker's
+	// transaction.max.timeout.ms).
+	TransactionTimeout time.Duration
 	// DefaultPartitions and DefaultReplication are used by EnsureTopics for a TopicSpec that
 	// leaves them at zero (defaults 3 and 1).
 	DefaultPartitions  int
@@ -69,6 +73,7 @@ func (c Config) withDefaults() Config {
 	def(&c.RebalanceTimeout, 10*time.Second)
 	def(&c.MaxWait, 500*time.Millisecond)
 	def(&c.BatchTimeout, 2*time.Millisecond)
+	def(&c.TransactionTimeout, 60*time.Second)
 	if c.MaxBufferedRecords == 0 {
 		c.MaxBufferedRecords = 10000
 	}
@@ -99,7 +104,7 @@ func (c Config) Validate() error {
 		{"dial timeout", c.DialTimeout}, {"write timeout", c.WriteTimeout}, {"commit timeout", c.CommitTimeout},
 		{"join timeout", c.JoinTimeout}, {"heartbeat interval", c.HeartbeatInterval},
 		{"session timeout", c.SessionTimeout}, {"rebalance timeout", c.RebalanceTimeout},
-		{"max wait", c.MaxWait}, {"batch timeout", c.BatchTimeout},
+		{"max wait", c.MaxWait}, {"batch timeout", c.BatchTimeout}, {"transaction timeout", c.TransactionTimeout},
 	} {
 		if d.v < 0 {
 			return fmt.Errorf("kafka config: negative %s %v", d.name, d.v)

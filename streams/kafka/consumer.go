@@ -19,6 +19,7 @@ import (
 type consumer struct {
 	t                      *Transport
 	cl                     *kgo.Client
+	sess                   *kgo.GroupTransactSession // exactly-once consumers only
 	topic, group, instance string
 
 	joined   chan struct{}
@@ -70,7 +71,12 @@ func (c *consumer) Owns(topic string, partition int) bool {
 // poll fetches up to max records into c.buf, blocking until there is at least one.
 func (c *consumer) poll(ctx context.Context, max int) error {
 	for len(c.buf) == 0 {
-		fs := c.cl.PollRecords(ctx, max)
+		var fs kgo.Fetches
+		if c.sess != nil {
+			fs = c.sess.PollRecords(ctx, max)
+		} else {
+			fs = c.cl.PollRecords(ctx, max)
+		}
 		if fs.IsClientClosed() {
 			return streams.ErrClosed
 		}
@@ -205,7 +211,11 @@ func (c *consumer) Close() error {
 	delete(c.t.consumers, c)
 	c.t.mu.Unlock()
 	memberID, _ := c.cl.GroupMetadata()
-	c.cl.Close()
+	if c.sess != nil {
+		c.sess.Close() // an open transaction is aborted when the next holder of its id registers
+	} else {
+		c.cl.Close()
+	}
 	if c.instance == "" || memberID == "" {
 		return nil
 	}
@@ -315,4 +325,66 @@ func (c *consumer) GroupOffsets(ctx context.Context) (committed, end map[int]int
 		}
 	}
 	return committed, end, nil
+}
+
+// txnConsumer is an exactly-once consumer: outputs are produced in the open transaction, which
+// CommitTxn ends together with the offsets of everything fetched.
+type txnConsumer struct {
+	*consumer
+}
+
+var _ streams.Transactor = (*txnConsumer)(nil)
+
+// PublishAsync produces msgs in the current transaction; done reports their acknowledgement.
+func (c *txnConsumer) PublishAsync(ctx context.Context, msgs []streams.Message, done func(error)) {
+	recs, err := records("", msgs)
+	if err != nil || len(recs) == 0 {
+		done(err)
+		return
+	}
+	var (
+		mu    sync.Mutex
+		left  = len(recs)
+		first error
+	)
+	for _, r := range recs {
+		c.sess.Produce(ctx, r, func(r *kgo.Record, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && first == nil {
+				first = publishErr(1, r.Topic, err)
+			}
+			if left--; left == 0 {
+				done(first)
+			}
+		})
+	}
+}
+
+// Commit is not used by exactly-once stages: their offsets commit with the transaction.
+func (c *txnConsumer) Commit(context.Context, ...streams.Message) error {
+	return errors.New("kafka: an exactly-once consumer commits with CommitTxn")
+}
+
+// CommitTxn ends the transaction: its records and the offsets after every fetched record
+// commit together, unless the group rebalanced since it began (then it aborts, and the client
+// fetches from the committed offsets again). A new transaction begins either way.
+func (c *txnConsumer) CommitTxn(ctx context.Context) (bool, error) {
+	committed, err := c.sess.End(ctx, kgo.TryCommit)
+	if err != nil {
+		return false, fmt.Errorf("kafka: ending the transaction of group %q: %w", c.group, err)
+	}
+	if err := c.sess.Begin(); err != nil {
+		return committed, fmt.Errorf("kafka: beginning a transaction for group %q: %w", c.group, err)
+	}
+	return committed, nil
+}
+
+// AbortTxn ends the transaction without committing; the client fetches from the committed
+// offsets again.
+func (c *txnConsumer) AbortTxn(ctx context.Context) error {
+	if _, err := c.sess.End(ctx, kgo.TryAbort); err != nil {
+		return fmt.Errorf("kafka: aborting the transaction of group %q: %w", c.group, err)
+	}
+	return nil
 }

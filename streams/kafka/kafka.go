@@ -34,6 +34,7 @@ var (
 	_ streams.Transport      = (*Transport)(nil)
 	_ streams.AsyncPublisher = (*Transport)(nil)
 	_ streams.TopicReader    = (*Transport)(nil)
+	_ streams.TxnSubscriber  = (*Transport)(nil)
 )
 
 // Option configures a Transport beyond its Config.
@@ -279,6 +280,17 @@ func (t *Transport) EnsureTopics(ctx context.Context, specs ...streams.TopicSpec
 // Subscribe joins group on topic and returns once the group assigned this member its
 // partitions (possibly none, when the group has more members than partitions).
 func (t *Transport) Subscribe(ctx context.Context, topic, group string) (streams.Consumer, error) {
+	return t.subscribe(ctx, topic, group, false)
+}
+
+// SubscribeTxn is Subscribe for an exactly-once stage (streams.TxnSubscriber): the consumer is
+// also a transactional producer; what the stage publishes through it and the group's offsets
+// commit together in one Kafka transaction (CommitTxn), or not at all.
+func (t *Transport) SubscribeTxn(ctx context.Context, topic, group string) (streams.Consumer, error) {
+	return t.subscribe(ctx, topic, group, true)
+}
+
+func (t *Transport) subscribe(ctx context.Context, topic, group string, txn bool) (streams.Consumer, error) {
 	if topic == "" || group == "" {
 		return nil, fmt.Errorf("kafka: subscribe: topic %q and group %q must be non-empty", topic, group)
 	}
@@ -308,12 +320,34 @@ func (t *Transport) Subscribe(ctx context.Context, topic, group string) (streams
 		c.instance = t.cfg.InstanceID + "/" + group
 		opts = append(opts, kgo.InstanceID(c.instance))
 	}
-	cl, err := kgo.NewClient(opts...)
+	var err error
+	if txn {
+		// The transactional id must outlive the process: a restarted process registering it
+		// aborts its crashed predecessor's open transaction at once, which would otherwise hold
+		// back every read-committed consumer of the outputs until the transaction timeout.
+		if c.instance == "" {
+			t.mu.Unlock()
+			return nil, fmt.Errorf("kafka: exactly-once consumer of %q: set Config.InstanceID (a stable identity per process)", group)
+		}
+		opts = append(opts,
+			kgo.TransactionalID(c.instance+"/txn"),
+			kgo.TransactionTimeout(t.cfg.TransactionTimeout),
+			kgo.RequiredAcks(kgo.AllISRAcks()),
+			kgo.ProducerLinger(t.cfg.BatchTimeout),
+			kgo.RecordPartitioner(Partitioner()),
+			kgo.MaxBufferedRecords(t.cfg.MaxBufferedRecords),
+		)
+		c.sess, err = kgo.NewGroupTransactSession(opts...)
+		if err == nil {
+			c.cl = c.sess.Client()
+		}
+	} else {
+		c.cl, err = kgo.NewClient(opts...)
+	}
 	if err != nil {
 		t.mu.Unlock()
 		return nil, fmt.Errorf("kafka: subscribe %q as group %q: %w", topic, group, err)
 	}
-	c.cl = cl
 	t.consumers[c] = struct{}{}
 	t.mu.Unlock()
 
@@ -323,7 +357,6 @@ func (t *Transport) Subscribe(ctx context.Context, topic, group string) (streams
 	defer timer.Stop()
 	select {
 	case <-c.joined:
-		return c, nil
 	case <-ctx.Done():
 		_ = c.Close()
 		return nil, ctx.Err()
@@ -331,6 +364,14 @@ func (t *Transport) Subscribe(ctx context.Context, topic, group string) (streams
 		_ = c.Close()
 		return nil, fmt.Errorf("kafka: subscribe %q as group %q: no group assignment within %v", topic, group, t.cfg.JoinTimeout)
 	}
+	if txn {
+		if err := c.sess.Begin(); err != nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("kafka: subscribe %q as group %q: beginning a transaction: %w", topic, group, err)
+		}
+		return &txnConsumer{consumer: c}, nil
+	}
+	return c, nil
 }
 
 // Close closes every consumer and the producer.

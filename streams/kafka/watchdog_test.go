@@ -50,10 +50,16 @@ func passThrough() streams.Processor {
 	})
 }
 
-// runMember runs the stage "brokers|in|out|group" until SIGTERM.
+// runMember runs the stage "brokers|in|out|group[|eos]" until SIGTERM; with eos it is an
+// exactly-once stage with a stable instance id.
 func runMember(spec string) int {
 	f := strings.Split(spec, "|")
-	tr, err := kafka.New(wdConfig(strings.Split(f[0], ",")))
+	cfg := wdConfig(strings.Split(f[0], ","))
+	eos := len(f) > 4 && f[4] == "eos"
+	if eos {
+		cfg.SessionTimeout, cfg.InstanceID = 5*time.Second, "eos-member"
+	}
+	tr, err := kafka.New(cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -61,8 +67,15 @@ func runMember(spec string) int {
 	defer tr.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
+	proc := passThrough()
+	if eos { // slow enough that kills land in the middle of transactions
+		proc = streams.ProcessorFunc(func(ctx context.Context, m streams.Message) ([]streams.Message, error) {
+			time.Sleep(2 * time.Millisecond)
+			return []streams.Message{{Key: m.Key, Value: m.Value}}, nil
+		})
+	}
 	err = streams.NewRunner(tr, nil, nil).Run(ctx, streams.Stage{Name: "member", Group: f[3], Input: f[1], Output: f[2],
-		Processor: passThrough(), StallTimeout: -1})
+		Processor: proc, StallTimeout: -1, ExactlyOnce: eos, Concurrency: 2})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
