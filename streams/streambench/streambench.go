@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -217,11 +218,54 @@ type RawClient interface {
 }
 
 // Compare measures, in one run, the two-stage topology on mem and on kafka, and the raw
-// client's produce and consume on the same broker (n records of o.Size bytes each).
-func Compare(ctx context.Context, mem streams.Transport, kafka RawClient, o Options) (Rates, error) {
+// client's produce and consume on the same broker, o.Records records of o.Size bytes each.
+// After an untimed warm-up at a tenth of the size (heap grown, connections open, group
+// coordinators found), it interleaves rounds of the four measurements, so that a load change
+// on a shared machine hits them alike, and reports each one's median.
+func Compare(ctx context.Context, newMem func() streams.Transport, kafka RawClient, o Options, rounds int) (Rates, error) {
 	o = o.withDefaults()
+	rounds = max(rounds, 1)
+	warm := o
+	warm.Records = max(o.Records/10, 1)
+	warm.Prefix = o.Prefix + ".warmup"
+	if _, err := measure(ctx, newMem, kafka, warm); err != nil {
+		return Rates{}, fmt.Errorf("warm-up: %w", err)
+	}
+	var all []Rates
+	for i := range rounds {
+		ro := o
+		ro.Prefix = fmt.Sprintf("%s.r%d", o.Prefix, i)
+		r, err := measure(ctx, newMem, kafka, ro)
+		if err != nil {
+			return Rates{}, err
+		}
+		all = append(all, r)
+	}
+	med := func(f func(Rates) float64) float64 {
+		v := make([]float64, len(all))
+		for i, r := range all {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	return Rates{
+		Memory:     med(func(r Rates) float64 { return r.Memory }),
+		Kafka:      med(func(r Rates) float64 { return r.Kafka }),
+		RawProduce: med(func(r Rates) float64 { return r.RawProduce }),
+		RawConsume: med(func(r Rates) float64 { return r.RawConsume }),
+	}, nil
+}
+
+// measure is one round: each number once.
+func measure(ctx context.Context, newMem func() streams.Transport, kafka RawClient, o Options) (Rates, error) {
 	var r Rates
+	mem := newMem()
 	res, err := TwoStage(ctx, mem, o)
+	_ = mem.Close()
 	if err != nil {
 		return r, fmt.Errorf("memory two-stage: %w", err)
 	}
