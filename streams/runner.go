@@ -639,10 +639,7 @@ func (s *session) publisher(quit <-chan struct{}) {
 
 // finish records it as done: counted, reported and committable.
 func (s *session) finish(it *item) {
-	s.doneMu.Lock()
-	over := s.over
-	s.doneMu.Unlock()
-	if over {
+	if s.ended() {
 		return
 	}
 	if it.dead {
@@ -661,6 +658,13 @@ func (s *session) finish(it *item) {
 	s.items.Done()
 }
 
+// ended reports whether the session is over: late acknowledgements change nothing.
+func (s *session) ended() bool {
+	s.doneMu.Lock()
+	defer s.doneMu.Unlock()
+	return s.over
+}
+
 // askCommit wakes the committer (requests coalesce).
 func (s *session) askCommit() {
 	select {
@@ -671,10 +675,7 @@ func (s *session) askCommit() {
 
 // abandon gives up on it: it stays uncommitted and is delivered again later.
 func (s *session) abandon(it *item) {
-	s.doneMu.Lock()
-	over := s.over
-	s.doneMu.Unlock()
-	if over {
+	if s.ended() {
 		return
 	}
 	s.abandoned.Store(true)

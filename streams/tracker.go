@@ -143,17 +143,6 @@ func (t *tracker) forget(topic string, partition int) int {
 	return freed
 }
 
-// partitions lists the partitions with tracked inputs.
-func (t *tracker) partitions() []partKey {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := make([]partKey, 0, len(t.parts))
-	for k := range t.parts {
-		out = append(out, k)
-	}
-	return out
-}
-
 // busy reports whether partition has inputs fetched but not finished.
 func (t *tracker) busy(topic string, partition int) bool {
 	t.mu.Lock()
