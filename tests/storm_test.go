@@ -103,8 +103,14 @@ func TestCrashStormKafka(t *testing.T) {
 			}
 			t.Logf("%d kills; final run %v; topics hold %d queries and %d candidate sets for %d questions",
 				killed, took.Round(time.Millisecond), counts["queries"], counts["candidates"], e.n)
+			// Issue 17's fixed procedure kills at 2-6 s whatever the progress: once a storm has
+			// finished the work, later kills find synth gone. The mixed storm must land.
 			if killed < kills*3/4 {
-				t.Errorf("only %d of %d kills hit a running synth", killed, kills)
+				if uniform {
+					t.Logf("%d of %d kills hit a running synth (the others came after it had finished)", killed, kills)
+				} else {
+					t.Errorf("only %d of %d kills hit a running synth", killed, kills)
+				}
 			}
 			compareOutputs(t, ref, out)
 			// Restarts never publish a question twice (a killed run's batches are read back),
