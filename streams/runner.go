@@ -32,9 +32,11 @@ type Stage struct {
 	// other inputs may finish out of order, commits stay contiguous.
 	Concurrency int
 	// MaxInFlight bounds the inputs fetched and not yet committed: queued for a worker, being
-	// processed, waiting for acknowledgements or for their commit (default 1024). It bounds
-	// the stage's memory and the work redone after a crash: a restarted stage repeats at most
-	// MaxInFlight inputs. When it is reached, the stage commits at once.
+	// processed, waiting for acknowledgements or for their commit (default 8192: enough
+	// buffered outputs for full produce batches). It bounds the stage's memory (MaxInFlight
+	// inputs and their outputs) and the work redone after a crash: a restarted stage repeats at
+	// most MaxInFlight inputs. Once half of it is taken, the stage commits without waiting for
+	// CommitInterval.
 	MaxInFlight int
 	Retry       Backoff
 	// CommitInterval bounds how long finished inputs wait before their offsets are committed
@@ -115,7 +117,7 @@ func (s *Stage) Validate() error {
 		s.Concurrency = 1
 	}
 	if s.MaxInFlight <= 0 {
-		s.MaxInFlight = 1024
+		s.MaxInFlight = 8192
 	}
 	s.MaxInFlight = max(s.MaxInFlight, s.Concurrency)
 	if s.CommitInterval <= 0 {
@@ -652,7 +654,9 @@ func (s *session) finish(it *item) {
 		s.st.OnDone(it.msg, it.outs, it.dead)
 	}
 	s.tr.done(it.entry) // its slot comes back with the commit
-	if s.starved.Load() {
+	// Commit before the fetcher runs dry: once half the slots are taken (requests coalesce:
+	// one commit at a time, back to back), or when it already waits.
+	if 2*len(s.slots) >= cap(s.slots) || s.starved.Load() {
 		s.askCommit()
 	}
 	s.items.Done()

@@ -27,6 +27,8 @@ type Options struct {
 	Partitions int
 	// Concurrency of the pass-through stage (default 2, as synth's stages).
 	Concurrency int
+	// MaxInFlight of both stages (0: the runner's default).
+	MaxInFlight int
 	// Prefix names the run's topics and groups (default "bench-<unix nanos>").
 	Prefix string
 	// Timeout bounds the whole run (default 5 minutes).
@@ -136,8 +138,8 @@ func TwoStage(ctx context.Context, tr streams.Transport, o Options) (Result, err
 	})
 	runner := streams.NewRunner(tr, nil, nil)
 	stages := []streams.Stage{
-		{Name: o.Prefix + "-pass", Input: in, Output: mid, DeadLetters: o.Prefix + ".dead", Processor: pass, Concurrency: o.Concurrency},
-		{Name: o.Prefix + "-count", Input: mid, DeadLetters: o.Prefix + ".dead", Processor: counter},
+		{Name: o.Prefix + "-pass", Input: in, Output: mid, DeadLetters: o.Prefix + ".dead", Processor: pass, Concurrency: o.Concurrency, MaxInFlight: o.MaxInFlight},
+		{Name: o.Prefix + "-count", Input: mid, DeadLetters: o.Prefix + ".dead", Processor: counter, MaxInFlight: o.MaxInFlight},
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
