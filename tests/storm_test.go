@@ -65,7 +65,7 @@ func TestCrashStormKafka(t *testing.T) {
 			if eos {
 				args = append(args, "--exactly-once")
 			}
-			killed := stormLoop(t, e.bin, args, kills, rng, uniform)
+			killed := stormLoop(t, e.bin, args, out, e.n, kills, rng, uniform)
 
 			final := exec.Command(e.bin, append(args, "--log-level", "info")...)
 			var log bytes.Buffer
@@ -129,45 +129,66 @@ func TestCrashStormKafka(t *testing.T) {
 	}
 }
 
-// stormLoop starts synth kills times and SIGKILLs each: a third of the kills early in
-// start-up (before the consumer groups have joined), a third shortly after (joins and the
-// first rebalances), a third in steady state as in issue 17 (2 to 6 s); with uniform, all at
-// 2 to 6 s. It returns how many processes died of the signal rather than finishing first.
-func stormLoop(t *testing.T, bin string, args []string, kills int, rng *rand.Rand, uniform bool) int {
+// stormLoop starts synth kills times and SIGKILLs each. Mixed timing, by turns: in start-up
+// (50-500 ms, before the consumer groups have joined), as soon as the first new record reaches
+// scored.jsonl (joins and the first rebalances just done), and in steady state (at a random
+// later count of records). Kills in the last two are tied to progress, not to the clock, so
+// they land however fast the machine is. With uniform timing every kill comes 2 to 6 s after
+// start, as in issue 17. It returns how many processes died of the signal rather than
+// finishing first.
+func stormLoop(t *testing.T, bin string, args []string, out string, n, kills int, rng *rand.Rand, uniform bool) int {
 	t.Helper()
+	scoredPath := filepath.Join(out, "scored.jsonl")
 	killed := 0
 	for i := range kills {
-		var delay time.Duration
-		switch {
-		case uniform:
-			delay = time.Duration(2000+rng.IntN(4000)) * time.Millisecond
-		case i%3 == 0:
-			delay = time.Duration(200+rng.IntN(1300)) * time.Millisecond
-		case i%3 == 1:
-			delay = time.Duration(1500+rng.IntN(1000)) * time.Millisecond
-		default:
-			delay = time.Duration(2000+rng.IntN(4000)) * time.Millisecond
-		}
 		cmd := exec.Command(bin, args...)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
+		before := countLines(scoredPath)
+		// when reports whether to kill now, given the time since start.
+		var when func(time.Duration) bool
+		var what string
+		switch {
+		case uniform:
+			d := time.Duration(2000+rng.IntN(4000)) * time.Millisecond
+			when, what = func(e time.Duration) bool { return e >= d }, fmt.Sprintf("after %v", d)
+		case i%3 == 0:
+			d := time.Duration(50+rng.IntN(450)) * time.Millisecond
+			when, what = func(e time.Duration) bool { return e >= d }, fmt.Sprintf("in start-up after %v", d)
+		case i%3 == 1:
+			when, what = func(time.Duration) bool { return countLines(scoredPath) > before }, "at the first new record"
+		default:
+			target := before + 1 + rng.IntN(max((n-before)/3, 1))
+			when, what = func(time.Duration) bool { return countLines(scoredPath) >= target }, fmt.Sprintf("in steady state at %d records", target)
+		}
+		start := time.Now()
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		exited := make(chan struct{})
 		go func() { _ = cmd.Wait(); close(exited) }()
-		select {
-		case <-exited:
-		case <-time.After(delay):
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			<-exited
+	wait:
+		for {
+			select {
+			case <-exited:
+				break wait
+			case <-time.After(2 * time.Millisecond):
+			}
+			if when(time.Since(start)) {
+				_ = cmd.Process.Signal(syscall.SIGKILL)
+				<-exited
+				break
+			}
+			if time.Since(start) > 120*time.Second {
+				t.Fatalf("kill %d: synth made no progress in 120 s", i+1)
+			}
 		}
 		ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
 		if ws.Signaled() && ws.Signal() == syscall.SIGKILL {
 			killed++
-			t.Logf("kill %2d after %v", i+1, delay)
+			t.Logf("kill %2d %s (%d records in scored.jsonl)", i+1, what, countLines(scoredPath))
 		} else {
-			t.Logf("kill %2d: synth exited first (%v): %s", i+1, cmd.ProcessState, lastLine(stderr.Bytes()))
+			t.Logf("kill %2d (%s): synth exited first (%v): %s", i+1, what, cmd.ProcessState, lastLine(stderr.Bytes()))
 		}
 	}
 	return killed
