@@ -48,6 +48,9 @@ type Config struct {
 	Partitions int      `yaml:"partitions"`
 	// TopicPrefix prefixes every topic name (default on Kafka: a run id from the output dir).
 	TopicPrefix string `yaml:"topic_prefix"`
+	// ExactlyOnce makes the retrieve, teach and evaluate stages commit their outputs and
+	// input offsets in Kafka transactions (synth on Kafka only).
+	ExactlyOnce bool `yaml:"exactly_once"`
 
 	Stages       map[string]StageConfig `yaml:"stages"`
 	MaxLineBytes int                    `yaml:"max_line_bytes"`
@@ -210,6 +213,9 @@ func (c *Config) Validate() error {
 		}
 	default:
 		return fmt.Errorf("transport %q: want embedded or kafka", c.Transport)
+	}
+	if c.ExactlyOnce && c.Transport != "kafka" {
+		return errors.New("exactly_once needs the Kafka transport (brokers): the embedded transport has no transactions")
 	}
 	for _, s := range c.Sinks {
 		if s != "parquet" && s != "arrow" && s != "jsonl" {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/lsrflow/lsrflow/schemas"
 )
@@ -19,10 +20,26 @@ type doneSet struct {
 	all      chan struct{}
 	closed   bool
 	onFinish func()
+	last     time.Time // when an expected id last finished (or the set was created)
 }
 
 func newDoneSet() *doneSet {
-	return &doneSet{ids: map[string]struct{}{}, all: make(chan struct{})}
+	return &doneSet{ids: map[string]struct{}{}, all: make(chan struct{}), last: time.Now()}
+}
+
+// idle is how long no expected id has finished.
+func (d *doneSet) idle() time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return time.Since(d.last)
+}
+
+// waitingFor reports whether id is expected and not finished yet.
+func (d *doneSet) waitingFor(id string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.waiting[id]
+	return ok
 }
 
 func (d *doneSet) has(id string) bool {
@@ -49,6 +66,7 @@ func (d *doneSet) finish(id string, first func()) {
 	}
 	delete(d.waiting, id)
 	d.ids[id] = struct{}{}
+	d.last = time.Now()
 	if first != nil {
 		first()
 	}
@@ -72,10 +90,15 @@ func (d *doneSet) mark(key string) {
 	d.ids[key] = struct{}{}
 }
 
-// loadDead marks the queries dead-lettered past ingest in a dead-letter log as finished.
+// loadDead marks what a dead-letter log holds as finished: queries dead-lettered past ingest,
+// and the ingest dead letters themselves (bad lines are not published again).
 func (d *doneSet) loadDead(ctx context.Context, path string) error {
 	_, err := schemas.DecodeFile(ctx, path, maxScoredLine, schemas.DecodeDeadLetter, func(dl schemas.DeadLetter) error {
-		if dl.Stage != StageIngest && dl.Key != "" {
+		switch {
+		case dl.Key == "":
+		case dl.Stage == StageIngest:
+			d.mark(ingestKey(dl.Key))
+		default:
 			d.mark(queryKey(dl.Key))
 		}
 		return nil

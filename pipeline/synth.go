@@ -11,6 +11,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -95,23 +96,34 @@ type SynthOptions struct {
 	// TrainGrace bounds how long a finished run waits for the train stage to consume the
 	// last records (default 60s).
 	TrainGrace time.Duration
+	// ExactlyOnce runs retrieve, teach and evaluate as exactly-once stages (Kafka
+	// transactions; the transport must implement streams.TxnSubscriber).
+	ExactlyOnce bool
+	// ResumeGrace: when a run that took queries up from the topics sees no query finish for
+	// this long, it publishes those still unfinished again, once (default 2m). It guards the
+	// case where the topics and the output directory disagree, e.g. a scored.jsonl removed
+	// after its records were committed.
+	ResumeGrace time.Duration
 }
 
 // Summary counts what a run did.
 type Summary struct {
-	Lines           int            `json:"lines"`
-	Valid           int            `json:"valid_queries"`
-	AlreadyDone     int            `json:"already_done"`
-	Ingested        int            `json:"ingested"`
-	BadLines        int            `json:"bad_lines"`
-	Scored          int            `json:"scored"`
-	NoRelevant      int            `json:"scored_without_relevant_passage"`
-	DeadLettered    map[string]int `json:"dead_lettered_by_stage"`
-	ScoredTotal     int            `json:"scored_total_in_output"`
-	Seconds         float64        `json:"seconds"`
-	QueriesPerSec   float64        `json:"queries_per_second"`
-	TeacherKey      string         `json:"teacher_key"`
-	RetrieverMethod string         `json:"retriever"`
+	Lines        int            `json:"lines"`
+	Valid        int            `json:"valid_queries"`
+	AlreadyDone  int            `json:"already_done"`
+	Ingested     int            `json:"ingested"`
+	BadLines     int            `json:"bad_lines"`
+	Scored       int            `json:"scored"`
+	NoRelevant   int            `json:"scored_without_relevant_passage"`
+	DeadLettered map[string]int `json:"dead_lettered_by_stage"`
+	// InTopics counts pending queries an earlier run had published already: not published
+	// again, they were taken up where the consumer groups had committed.
+	InTopics        int     `json:"resumed_from_topics"`
+	ScoredTotal     int     `json:"scored_total_in_output"`
+	Seconds         float64 `json:"seconds"`
+	QueriesPerSec   float64 `json:"queries_per_second"`
+	TeacherKey      string  `json:"teacher_key"`
+	RetrieverMethod string  `json:"retriever"`
 }
 
 func (o *SynthOptions) validate() error {
@@ -186,6 +198,7 @@ func Synth(ctx context.Context, o SynthOptions) (Summary, error) {
 		}
 		pending = append(pending, q)
 	}
+	ingestDead = slices.DeleteFunc(ingestDead, func(d schemas.DeadLetter) bool { return done.has(ingestKey(d.Key)) })
 	// The run is complete when every pending query is finished and every ingest dead letter
 	// is written (the dead-letter sink acknowledges them like any other record).
 	expected := make(map[string]struct{}, len(pending)+len(ingestDead))
@@ -196,6 +209,21 @@ func Synth(ctx context.Context, o SynthOptions) (Summary, error) {
 		expected[ingestKey(d.Key)] = struct{}{}
 	}
 	done.expect(expected)
+
+	// What an earlier run of this output directory already published is still in the topics
+	// (the groups carry on with it from their commits): publish only the rest.
+	readStart := time.Now()
+	inTopic, deadInTopic, err := published(ctx, o.Transport, o.OutDir, o.Topics)
+	if err != nil {
+		return sum, err
+	}
+	if inTopic != nil {
+		o.Log.Info("read back what earlier runs published", "queries", len(inTopic), "ingest_dead_letters", len(deadInTopic),
+			"took", time.Since(readStart).Round(time.Millisecond))
+	}
+	toPublish := slices.DeleteFunc(slices.Clone(pending), func(q schemas.Query) bool { return inTopic[q.ID] })
+	deadToPublish := slices.DeleteFunc(slices.Clone(ingestDead), func(d schemas.DeadLetter) bool { return deadInTopic[d.Key] })
+	sum.InTopics = len(pending) - len(toPublish)
 
 	if err := o.Transport.EnsureTopics(ctx,
 		streams.TopicSpec{Name: o.Topics.Queries, Partitions: o.Partitions, ReplicationFactor: 1},
@@ -212,6 +240,9 @@ func Synth(ctx context.Context, o SynthOptions) (Summary, error) {
 		sum.ScoredTotal = scored.Len()
 		sum.Seconds = time.Since(start).Seconds()
 		return sum, writeSummary(filepath.Join(o.OutDir, SummaryFile), sum)
+	}
+	if err := writeStreamState(o.OutDir, o.Topics); err != nil {
+		return sum, err
 	}
 	bar := progress.New(o.Progress, "synth", len(expected))
 	done.onFinish = func() { bar.Add(1) }
@@ -241,7 +272,7 @@ func Synth(ctx context.Context, o SynthOptions) (Summary, error) {
 			}
 			done.finish(queryKey(d.Key), func() { sum.DeadLettered[d.Stage]++ })
 		},
-		Concurrency: o.Concurrency, Retry: o.Retry,
+		Concurrency: o.Concurrency, Retry: o.Retry, ExactlyOnce: o.ExactlyOnce,
 	}
 	if o.Evaluator != nil { // a nil *evaluate.Processor must stay a nil interface
 		deps.Evaluator = o.Evaluator
@@ -318,15 +349,12 @@ func Synth(ctx context.Context, o SynthOptions) (Summary, error) {
 	}
 	stopMetrics := stats.writeLoop(filepath.Join(o.OutDir, MetricsFile), time.Second)
 
-	// Ingest: dead letters for bad lines, then the pending queries, in batches.
-	ingestErr := ingest(runCtx, o.Transport, o.Topics, ingestDead, pending)
+	// Ingest: dead letters for bad lines, then the queries not yet published, in batches.
+	ingestErr := ingest(runCtx, o.Transport, o.Topics, deadToPublish, toPublish)
 	if ingestErr == nil {
-		sum.Ingested = len(pending)
-		stats.add(StageIngest, len(queries)+len(ingestDead), len(pending), len(ingestDead))
-		select {
-		case <-done.all:
-		case <-runCtx.Done():
-		}
+		sum.Ingested = len(toPublish)
+		stats.add(StageIngest, len(queries)+len(ingestDead), len(toPublish), len(deadToPublish))
+		ingestErr = awaitDone(runCtx, o, done, pending, inTopic)
 		// The side stages read topics the completion does not wait on: give them a bounded
 		// time to catch up. Candidate sets dead-lettered by retrieve never reach evaluate, and
 		// dead-lettered queries never reach train, hence the bounds.
@@ -567,6 +595,43 @@ func writeEvalStream(path string, ev *evaluate.Processor, info schemas.Retriever
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// awaitDone waits until every expected id is finished or ctx ends. If queries were taken up
+// from the topics (inTopic) and nothing finishes for o.ResumeGrace, those still unfinished are
+// published again, once: the topics no longer hold them for any group.
+func awaitDone(ctx context.Context, o SynthOptions, done *doneSet, pending []schemas.Query, inTopic map[string]bool) error {
+	grace := cmp.Or(o.ResumeGrace, 2*time.Minute)
+	tick := time.NewTicker(min(grace/4, time.Second))
+	defer tick.Stop()
+	republished := len(inTopic) == 0
+	for {
+		select {
+		case <-done.all:
+			return nil
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		if republished || done.idle() < grace {
+			continue
+		}
+		republished = true
+		var again []schemas.Query
+		for _, q := range pending {
+			if inTopic[q.ID] && done.waitingFor(queryKey(q.ID)) {
+				again = append(again, q)
+			}
+		}
+		if len(again) == 0 {
+			continue
+		}
+		o.Log.Warn("queries taken up from the topics have not finished; publishing them again",
+			"queries", len(again), "idle", grace)
+		if err := ingest(ctx, o.Transport, o.Topics, nil, again); err != nil {
+			return err
+		}
+	}
 }
 
 // waitAtMost waits until done is closed, d has passed or ctx is done; it reports whether done

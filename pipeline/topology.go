@@ -49,6 +49,10 @@ type StageDeps struct {
 
 	Concurrency map[string]int
 	Retry       streams.Backoff
+	// ExactlyOnce: retrieve, teach and evaluate commit outputs and offsets in transactions
+	// (Kafka). The sinks stay at-least-once with idempotent writes; train keeps its model in
+	// memory, which a transaction cannot roll back.
+	ExactlyOnce bool
 }
 
 // BuildStage returns the named stage, ready for streams.Runner.Run.
@@ -59,7 +63,10 @@ func BuildStage(name string, d StageDeps) (streams.Stage, error) {
 		}
 		return def
 	}
-	st := streams.Stage{Name: name, DeadLetters: d.Topics.DeadLetters, Retry: d.Retry}
+	// MaxInFlight is what a crash makes a stage redo: small for the stages whose outputs
+	// multiply downstream work, large for the scored sink (a redone write is de-duplicated,
+	// and every commit flushes the sinks).
+	st := streams.Stage{Name: name, DeadLetters: d.Topics.DeadLetters, Retry: d.Retry, MaxInFlight: 32}
 	switch name {
 	case StageRetrieve:
 		if d.Retriever == nil || d.TopK <= 0 {
@@ -72,6 +79,7 @@ func BuildStage(name string, d StageDeps) (streams.Stage, error) {
 		if retrieve.DefaultBatching(d.Retriever).MaxBatch > 1 {
 			st.Concurrency = conc(retrieve.BatchConcurrency)
 		}
+		st.MaxInFlight = max(32, 4*st.Concurrency)
 	case StageTeach:
 		if d.Teacher == nil {
 			return st, fmt.Errorf("stage %s needs a teacher", name)
@@ -79,6 +87,7 @@ func BuildStage(name string, d StageDeps) (streams.Stage, error) {
 		st.Input, st.Output = d.Topics.Candidates, d.Topics.Scored
 		st.Processor = teach.Processor{Teacher: d.Teacher, OnScored: d.OnTaught}
 		st.Concurrency = conc(2)
+		st.MaxInFlight = max(32, 4*st.Concurrency)
 	case StageSinkScored:
 		if len(d.ScoredSinks) == 0 {
 			return st, fmt.Errorf("stage %s needs at least one sink", name)
@@ -86,6 +95,7 @@ func BuildStage(name string, d StageDeps) (streams.Stage, error) {
 		st.Input = d.Topics.Scored
 		st.Processor = &sink.Processor[schemas.Scored]{Decode: schemas.DecodeScored, Sinks: d.ScoredSinks, OnWrite: d.OnScored}
 		st.Concurrency = 1 // sinks append in order; one writer per file
+		st.MaxInFlight = 2048
 	case StageSinkDead:
 		if d.DeadSink == nil {
 			return st, fmt.Errorf("stage %s needs a sink", name)
@@ -111,6 +121,10 @@ func BuildStage(name string, d StageDeps) (streams.Stage, error) {
 		st.Concurrency = 1 // one model, trained in record order
 	default:
 		return st, fmt.Errorf("unknown stage %q (stages: %s)", name, strings.Join(StageNames(), ", "))
+	}
+	switch name {
+	case StageRetrieve, StageTeach, StageEvaluate:
+		st.ExactlyOnce = d.ExactlyOnce
 	}
 	return st, nil
 }

@@ -12,6 +12,11 @@ type Metrics struct {
 	Latency     *prometheus.HistogramVec
 	Lag         *prometheus.GaugeVec
 	CommitErrs  *prometheus.CounterVec
+	// Stalled is 1 while the stall watchdog sees partitions of the stage's input with lag
+	// and no progress for longer than the stage's StallTimeout; Rejoins counts the group
+	// rejoins it triggered.
+	Stalled *prometheus.GaugeVec
+	Rejoins *prometheus.CounterVec
 }
 
 // NewMetrics registers the runner's series on reg (nil: a private registry, nothing exported).
@@ -39,9 +44,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		CommitErrs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lsrflow_commit_errors_total", Help: "Failed offset commits (inputs are redelivered).",
 		}, []string{"stage"}),
+		Stalled: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "lsrflow_stage_stalled", Help: "1 while partitions of the stage's input have lag and no progress for longer than the stall timeout.",
+		}, []string{"stage"}),
+		Rejoins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lsrflow_stage_rejoins_total", Help: "Consumer group rejoins triggered by the stall watchdog.",
+		}, []string{"stage"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.In, m.Out, m.DeadLetters, m.Retries, m.Latency, m.Lag, m.CommitErrs)
+		reg.MustRegister(m.In, m.Out, m.DeadLetters, m.Retries, m.Latency, m.Lag, m.CommitErrs, m.Stalled, m.Rejoins)
 	}
 	return m
 }

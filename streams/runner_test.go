@@ -271,3 +271,132 @@ func TestRunnerMetrics(t *testing.T) {
 		}
 	}
 }
+
+// The stall watchdog: a member that holds a partition and never consumes it (a frozen
+// process) stalls the partition; the runner of another member of the group notices, reports
+// it in lsrflow_stage_stalled, rejoins, and clears the gauge once the partition moves on.
+func TestRunnerStallWatchdog(t *testing.T) {
+	tr := memory.New(memory.WithDefaultPartitions(2))
+	publishN(t, tr, "in", 40)
+	frozen, err := tr.Subscribe(t.Context(), "in", "lsrflow-s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	m := streams.NewMetrics(reg)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = streams.NewRunner(tr, m, nil).Run(ctx, streams.Stage{Name: "s", Input: "in", Output: "out",
+			StallTimeout: 300 * time.Millisecond, CommitInterval: 10 * time.Millisecond,
+			Processor: streams.ProcessorFunc(func(ctx context.Context, msg streams.Message) ([]streams.Message, error) {
+				return []streams.Message{{Key: msg.Key, Value: msg.Value}}, nil
+			})})
+	}()
+	waitUntil(t, "the watchdog reports the frozen member's partition", func() bool {
+		return testutil.ToFloat64(m.Stalled.WithLabelValues("s")) == 1 && testutil.ToFloat64(m.Rejoins.WithLabelValues("s")) >= 1
+	})
+	if err := frozen.Close(); err != nil { // the frozen member goes away: its partition moves
+		t.Fatal(err)
+	}
+	out := collect(t, tr, "out", 40)
+	seen := map[string]bool{}
+	for _, o := range out {
+		seen[string(o.Value)] = true
+	}
+	if len(seen) != 40 {
+		t.Fatalf("%d distinct outputs, want 40", len(seen))
+	}
+	waitUntil(t, "the stall gauge clears", func() bool { return testutil.ToFloat64(m.Stalled.WithLabelValues("s")) == 0 })
+	cancel()
+	<-done
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// countingTransport records, per consumer, how far fetching ran ahead of committing.
+type countingTransport struct {
+	*memory.Transport
+	mu       sync.Mutex
+	fetched  map[int]int64 // per partition: offset after the last fetched message
+	commit   map[int]int64 // per partition: committed offset
+	maxAhead int64
+}
+
+func (c *countingTransport) Subscribe(ctx context.Context, topic, group string) (streams.Consumer, error) {
+	cons, err := c.Transport.Subscribe(ctx, topic, group)
+	if err != nil {
+		return nil, err
+	}
+	return &countingConsumer{Consumer: cons, t: c}, nil
+}
+
+type countingConsumer struct {
+	streams.Consumer
+	t *countingTransport
+}
+
+func (c *countingConsumer) FetchBatch(ctx context.Context, limit int) ([]streams.Message, error) {
+	ms, err := c.Consumer.(streams.BatchFetcher).FetchBatch(ctx, limit)
+	c.t.mu.Lock()
+	defer c.t.mu.Unlock()
+	for _, m := range ms {
+		c.t.fetched[m.Partition] = m.Offset + 1
+	}
+	var ahead int64
+	for p, f := range c.t.fetched {
+		ahead += f - c.t.commit[p]
+	}
+	c.t.maxAhead = max(c.t.maxAhead, ahead)
+	return ms, err
+}
+
+func (c *countingConsumer) Commit(ctx context.Context, msgs ...streams.Message) error {
+	err := c.Consumer.Commit(ctx, msgs...)
+	if err == nil {
+		c.t.mu.Lock()
+		for _, m := range msgs {
+			c.t.commit[m.Partition] = m.Offset + 1
+		}
+		c.t.mu.Unlock()
+	}
+	return err
+}
+
+// A stage never holds more than MaxInFlight inputs fetched and not committed, however fast it
+// processes and however long its commit interval: that bounds the work a crash repeats.
+func TestRunnerBoundsUncommitted(t *testing.T) {
+	tr := &countingTransport{Transport: memory.New(memory.WithDefaultPartitions(3)), fetched: map[int]int64{}, commit: map[int]int64{}}
+	publishN(t, tr, "in", 2000)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = streams.NewRunner(tr, nil, nil).Run(ctx, streams.Stage{Name: "s", Input: "in", Output: "out",
+			Concurrency: 4, MaxInFlight: 16, CommitInterval: time.Hour,
+			Processor: streams.ProcessorFunc(func(ctx context.Context, m streams.Message) ([]streams.Message, error) {
+				return []streams.Message{{Key: m.Key, Value: m.Value}}, nil
+			})})
+	}()
+	collect(t, tr, "out", 2000)
+	cancel()
+	<-done
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.maxAhead > 16 {
+		t.Fatalf("fetching ran %d inputs ahead of the commits, MaxInFlight is 16", tr.maxAhead)
+	}
+	if c := tr.Committed("in", "lsrflow-s"); c[0]+c[1]+c[2] != 2000 {
+		t.Fatalf("committed %v, want all 2000 inputs", c)
+	}
+}

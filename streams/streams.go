@@ -51,6 +51,70 @@ type LagReporter interface {
 	Lag() int64
 }
 
+// AsyncPublisher is implemented by transports that acknowledge asynchronously; the runner
+// uses it to keep many inputs' outputs in flight at once.
+type AsyncPublisher interface {
+	// PublishAsync hands msgs (each naming its Topic) to the transport and returns; it blocks
+	// only while the transport's buffer is full, bounded by ctx. done is called exactly once:
+	// with nil once every message is acknowledged, or with the first error. Messages with the
+	// same key land in the order of the calls (and after those of earlier Publish calls), and
+	// the transport never duplicates a message on its own retries. done may run on a
+	// transport goroutine: it must not block and must not call PublishAsync itself.
+	PublishAsync(ctx context.Context, msgs []Message, done func(error))
+}
+
+// BatchFetcher is implemented by consumers that hand over many messages per call.
+type BatchFetcher interface {
+	// FetchBatch blocks like Fetch until at least one message is available (or ctx is done,
+	// or the consumer is closed) and returns between 1 and max messages, each partition's in
+	// offset order. It must not be called concurrently with itself or Fetch.
+	FetchBatch(ctx context.Context, max int) ([]Message, error)
+}
+
+// PartitionOwner is implemented by consumers that know their current assignment. The runner
+// stops tracking (and never commits) inputs of partitions that moved to another member.
+type PartitionOwner interface {
+	Owns(topic string, partition int) bool
+}
+
+// GroupWatcher is implemented by consumers that can see the whole group's position on their
+// topic, on every partition, whichever member owns it. The stall watchdog uses it.
+type GroupWatcher interface {
+	// GroupOffsets returns, per partition of the topic, the group's committed offset (the
+	// next offset it will consume; 0 when nothing is committed) and the partition's end.
+	GroupOffsets(ctx context.Context) (committed, end map[int]int64, err error)
+}
+
+// TxnSubscriber is implemented by transports that offer exactly-once stages (Kafka
+// transactions).
+type TxnSubscriber interface {
+	// SubscribeTxn is Subscribe for a stage whose outputs and input offsets commit atomically:
+	// the consumer returned implements Transactor.
+	SubscribeTxn(ctx context.Context, topic, group string) (Consumer, error)
+}
+
+// Transactor is an exactly-once consumer: the stage publishes its outputs through it, and
+// CommitTxn makes them visible (to read-committed consumers) together with the group's
+// offsets after every message fetched so far, or discards them.
+type Transactor interface {
+	AsyncPublisher
+	// CommitTxn commits the open transaction and begins the next. It reports false when the
+	// transaction had to abort (the group rebalanced): the consumer then fetches the
+	// uncommitted inputs again. An error leaves the consumer unusable.
+	CommitTxn(ctx context.Context) (bool, error)
+	// AbortTxn discards the open transaction; the uncommitted inputs are fetched again.
+	AbortTxn(ctx context.Context) error
+}
+
+// TopicReader is implemented by transports that can read a whole topic without joining a
+// group (no offsets are committed).
+type TopicReader interface {
+	// ReadTopic calls fn for every message stored on topic, each partition from its first
+	// retained offset up to the end it had when the call began, in offset order. An unknown
+	// topic has no messages. fn's error stops the read and is returned.
+	ReadTopic(ctx context.Context, topic string, fn func(Message) error) error
+}
+
 // TopicSpec describes a topic to create.
 type TopicSpec struct {
 	Name              string

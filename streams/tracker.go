@@ -4,7 +4,7 @@ import "sync"
 
 // tracker remembers, per partition, the fetched offsets in order and which are finished, so
 // that only the contiguous finished prefix is committed: an input is never committed while
-// an earlier one of its partition is still in flight.
+// an earlier one of its partition is still in flight. It keeps only positions, never payloads.
 type tracker struct {
 	mu    sync.Mutex
 	parts map[partKey]*partQueue
@@ -16,17 +16,35 @@ type partKey struct {
 }
 
 type partQueue struct {
-	entries []trackEntry // fetch order == offset order
+	entries []*trackEntry // entries[head:] are live, in fetch order == offset order
+	head    int
 }
 
+// trackEntry is one fetched input. The pointer is the handle add returns: marking it done is
+// O(1), and an entry dropped from its queue (a replayed partition) can still be marked
+// harmlessly. released records that the entry gave back its in-flight slot; every way out of
+// the tracker (committed, replayed, forgotten, abandoned) gives it back exactly once.
 type trackEntry struct {
-	msg  Message
-	done bool
+	offset   int64
+	done     bool
+	released bool
+}
+
+// release marks e released and reports whether it was not already.
+func (e *trackEntry) release() bool {
+	if e.released {
+		return false
+	}
+	e.released = true
+	return true
 }
 
 func newTracker() *tracker { return &tracker{parts: map[partKey]*partQueue{}} }
 
-func (t *tracker) add(m Message) {
+// add tracks m and returns its handle, and how many entries it released: a rebalance can
+// hand a partition back and replay from an older offset, and what was held from that point on
+// is dropped (those inputs come again).
+func (t *tracker) add(m Message) (*trackEntry, int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	k := partKey{m.Topic, m.Partition}
@@ -35,74 +53,125 @@ func (t *tracker) add(m Message) {
 		q = &partQueue{}
 		t.parts[k] = q
 	}
-	// A rebalance can hand a partition back and replay from an older offset: forget what we
-	// held for it beyond that point, those entries come again.
-	for len(q.entries) > 0 && q.entries[len(q.entries)-1].msg.Offset >= m.Offset {
+	freed := 0
+	for len(q.entries) > q.head && q.entries[len(q.entries)-1].offset >= m.Offset {
+		if q.entries[len(q.entries)-1].release() {
+			freed++
+		}
+		q.entries[len(q.entries)-1] = nil
 		q.entries = q.entries[:len(q.entries)-1]
 	}
-	q.entries = append(q.entries, trackEntry{msg: m})
+	e := &trackEntry{offset: m.Offset}
+	q.entries = append(q.entries, e)
+	return e, freed
 }
 
-func (t *tracker) find(m Message) (*partQueue, int) {
-	q := t.parts[partKey{m.Topic, m.Partition}]
-	if q == nil {
-		return nil, -1
-	}
-	for i := range q.entries {
-		if q.entries[i].msg.Offset == m.Offset {
-			return q, i
-		}
-	}
-	return q, -1
-}
-
-func (t *tracker) done(m Message) {
+// release gives back e's slot (an input abandoned at shutdown); it reports whether e still
+// held one.
+func (t *tracker) release(e *trackEntry) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if q, i := t.find(m); i >= 0 {
-		q.entries[i].done = true
-	}
+	return e.release()
 }
 
-// drop forgets an entry that was never handed to a worker (and everything after it).
-func (t *tracker) drop(m Message) {
+func (t *tracker) done(e *trackEntry) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if q, i := t.find(m); i >= 0 {
-		q.entries = q.entries[:i]
-	}
+	e.done = true
+	t.mu.Unlock()
 }
 
-// ready returns, per partition, the last message of the finished prefix.
+// ready returns, per partition, the last message of the finished prefix (only Topic,
+// Partition and Offset are set).
 func (t *tracker) ready() []Message {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []Message
-	for _, q := range t.parts {
-		n := 0
+	for k, q := range t.parts {
+		n := q.head
 		for n < len(q.entries) && q.entries[n].done {
 			n++
 		}
-		if n > 0 {
-			out = append(out, q.entries[n-1].msg)
+		if n > q.head {
+			out = append(out, Message{Topic: k.topic, Partition: k.partition, Offset: q.entries[n-1].offset})
 		}
 	}
 	return out
 }
 
-// committed removes the committed prefixes.
-func (t *tracker) committed(msgs []Message) {
+// committed removes the committed prefixes and returns how many entries it released.
+func (t *tracker) committed(msgs []Message) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	freed := 0
 	for _, m := range msgs {
 		q := t.parts[partKey{m.Topic, m.Partition}]
 		if q == nil {
 			continue
 		}
-		n := 0
-		for n < len(q.entries) && q.entries[n].msg.Offset <= m.Offset {
-			n++
+		for q.head < len(q.entries) && q.entries[q.head].offset <= m.Offset {
+			if q.entries[q.head].release() {
+				freed++
+			}
+			q.entries[q.head] = nil
+			q.head++
 		}
-		q.entries = q.entries[n:]
+		if q.head == len(q.entries) {
+			q.entries, q.head = q.entries[:0], 0
+		} else if q.head > 1024 && q.head > len(q.entries)/2 {
+			q.entries = append(q.entries[:0], q.entries[q.head:]...)
+			q.head = 0
+		}
 	}
+	return freed
+}
+
+// forget drops a partition that moved to another member (its inputs are the new owner's now)
+// and returns how many entries it released.
+func (t *tracker) forget(topic string, partition int) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	k := partKey{topic, partition}
+	freed := 0
+	if q := t.parts[k]; q != nil {
+		for _, e := range q.entries[q.head:] {
+			if e.release() {
+				freed++
+			}
+		}
+	}
+	delete(t.parts, k)
+	return freed
+}
+
+// busy reports whether partition has inputs fetched but not finished.
+func (t *tracker) busy(topic string, partition int) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	q := t.parts[partKey{topic, partition}]
+	if q == nil {
+		return false
+	}
+	for _, e := range q.entries[q.head:] {
+		if !e.done {
+			return true
+		}
+	}
+	return false
+}
+
+// reset forgets every partition (an aborted transaction: its inputs come again) and returns
+// how many entries it released.
+func (t *tracker) reset() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	freed := 0
+	for k, q := range t.parts {
+		for _, e := range q.entries[q.head:] {
+			if e.release() {
+				freed++
+			}
+		}
+		delete(t.parts, k)
+	}
+	return freed
 }

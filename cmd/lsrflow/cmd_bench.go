@@ -21,27 +21,27 @@ import (
 )
 
 func benchCmd() *command {
-	return &command{name: "bench", summary: "benchmarks (bench teach: LM teacher throughput; bench scale: a synthetic corpus end to end)", run: func(ctx context.Context, sio stdio, args []string) error {
-		if len(args) > 0 && args[0] == "teach" {
-			return benchTeach(ctx, sio, args[1:])
+	return &command{name: "bench", summary: "benchmarks: teach (LM teacher), stream (stage runner vs the Kafka client), scale (a synthetic corpus end to end), flashrag-flat, factories, search-flat", run: func(ctx context.Context, sio stdio, args []string) error {
+		if len(args) > 0 {
+			switch args[0] {
+			case "teach":
+				return benchTeach(ctx, sio, args[1:])
+			case "stream":
+				return benchStream(ctx, sio, args[1:])
+			case "scale":
+				return benchScale(ctx, sio, args[1:])
+			case "flashrag-flat":
+				return benchFlashRAGFlat(ctx, sio, args[1:])
+			case "factories":
+				return benchFactories(ctx, sio, args[1:])
+			case "search-flat":
+				return benchSearchFlat(sio, args[1:])
+			case "-h", "--help":
+				fmt.Fprintln(sio.out, "Usage: lsrflow bench teach|stream|scale|flashrag-flat|factories|search-flat [flags]   (see 'lsrflow bench NAME --help')")
+				return nil
+			}
 		}
-		if len(args) > 0 && args[0] == "scale" {
-			return benchScale(ctx, sio, args[1:])
-		}
-		if len(args) > 0 && args[0] == "flashrag-flat" {
-			return benchFlashRAGFlat(ctx, sio, args[1:])
-		}
-		if len(args) > 0 && args[0] == "factories" {
-			return benchFactories(ctx, sio, args[1:])
-		}
-		if len(args) > 0 && args[0] == "search-flat" {
-			return benchSearchFlat(sio, args[1:])
-		}
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprintln(sio.out, "Usage: lsrflow bench teach|scale|flashrag-flat|factories [flags]   (see 'lsrflow bench NAME --help')")
-			return nil
-		}
-		return usagef("want a benchmark name: teach, scale, flashrag-flat or factories")
+		return usagef("want a benchmark name: teach, stream, scale, flashrag-flat, factories or search-flat")
 	}}
 }
 

@@ -13,7 +13,9 @@ func brokerCmd() *command {
 	return &command{name: "broker", summary: "run a local Kafka-protocol broker (kfake) on 127.0.0.1", run: func(ctx context.Context, sio stdio, args []string) error {
 		f := newFlags(sio, "broker", "[--addr 127.0.0.1:9092] [--brokers 1] [--partitions 3] [--topics a,b]",
 			`Runs an in-process Kafka-protocol cluster (franz-go's kfake) for development without
-Docker, until SIGINT/SIGTERM. Data is kept in memory only. Prints the bootstrap address
+Docker, until SIGINT/SIGTERM. Data is kept in memory only. Like Kafka, it removes a
+consumer-group member that sends nothing for its session timeout (kfake alone would keep
+one that died while joining, and its partitions would never be consumed). Prints the bootstrap address
 on stdout; with --brokers N the brokers listen on consecutive ports from --addr's port
 (port 0 picks free ports). Point 'lsrflow run --brokers ADDR' or kcat -b ADDR at it.`)
 		addr := f.String("addr", "127.0.0.1:9092", "listen address of the first broker (127.0.0.1 only)")
@@ -48,6 +50,7 @@ on stdout; with --brokers N the brokers listen on consecutive ports from --addr'
 			return usagef("%v", err)
 		}
 		log := slog.New(slog.NewTextHandler(sio.err, nil))
+		cfg.Log = log // members removed for silence (a crashed process) are worth a line
 		b, err := broker.Start(cfg)
 		if err != nil {
 			return fmt.Errorf("start broker on %s: %w", *addr, err)

@@ -47,6 +47,7 @@ All stages run in this process on the embedded transport, or on Kafka with --bro
 	maxLine := f.Int("max-line-bytes", 1<<20, "longest accepted query line; longer ones are dead-lettered")
 	metricsAddr := f.String("metrics-addr", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9464)")
 	sync := f.Bool("sync", false, "fsync sinks before committing (survives machine crashes, slower)")
+	exactlyOnce := f.Bool("exactly-once", false, "with --brokers: retrieve, teach and evaluate commit outputs and offsets in Kafka transactions (no duplicate in the topics' committed view)")
 	logLevel := f.String("log-level", "warn", "debug, info, warn or error")
 	if err := f.parse(args); err != nil {
 		return err
@@ -76,7 +77,7 @@ All stages run in this process on the embedded transport, or on Kafka with --bro
 			pipeline.StageRetrieve: {Concurrency: *retrieveConc},
 			pipeline.StageTeach:    {Concurrency: *teachConc},
 		},
-		MaxLineBytes: *maxLine, MetricsAddr: *metricsAddr, Sync: *sync,
+		MaxLineBytes: *maxLine, MetricsAddr: *metricsAddr, Sync: *sync, ExactlyOnce: *exactlyOnce,
 	}
 	if s := strings.TrimSpace(*sinksFlag); s != "" && s != "none" {
 		c.Sinks = strings.Split(s, ",")

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -61,7 +63,10 @@ func runSynth(ctx context.Context, sio stdio, c *pipeline.Config, logLevel strin
 	}
 	defer ix.Close()
 	r := srv.r
-	teacher, err := newTeacher(ctx, c.Teacher)
+	if err := os.MkdirAll(c.SaveDir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", c.SaveDir, err)
+	}
+	teacher, err := newTeacher(ctx, withDurableScoreCache(c.Teacher, c.SaveDir))
 	if err != nil {
 		return err
 	}
@@ -69,7 +74,9 @@ func runSynth(ctx context.Context, sio stdio, c *pipeline.Config, logLevel strin
 		defer cl.Close()
 	}
 
-	env, err := newRunEnv(sio, c, log)
+	// synth owns its output directory: its consumers are static group members, so a run
+	// restarted after a crash takes its predecessor's partitions at once.
+	env, err := newRunEnv(sio, c, log, true)
 	if err != nil {
 		return err
 	}
@@ -107,7 +114,7 @@ func runSynth(ctx context.Context, sio stdio, c *pipeline.Config, logLevel strin
 		QueriesPath: c.DatasetPath, Format: pipeline.QueryFormat(orDefault(c.QueriesFormat, "auto")),
 		OutDir: c.SaveDir, ExtraScoredSinks: extra, Topics: topics, Partitions: c.Partitions,
 		Concurrency: conc, MaxLineBytes: c.MaxLineBytes, Metrics: metrics, Log: log,
-		Progress: sio.err, Sync: c.Sync, Evaluator: ev, Follow: follow,
+		Progress: sio.err, Sync: c.Sync, Evaluator: ev, Follow: follow, ExactlyOnce: c.ExactlyOnce,
 		OnTaught: teacherMetrics(env.registry, teacher),
 	}
 	if trainer != nil {
@@ -155,7 +162,10 @@ type runEnv struct {
 	closers   []func()
 }
 
-func newRunEnv(sio stdio, c *pipeline.Config, log *slog.Logger) (*runEnv, error) {
+// newRunEnv sets up logging, metrics and the transport. static makes Kafka consumers static
+// group members named after the run's topic prefix: only for a process that is the one
+// consumer of its groups (synth), never for scaled-out `run --stage` processes.
+func newRunEnv(sio stdio, c *pipeline.Config, log *slog.Logger, static bool) (*runEnv, error) {
 	env := &runEnv{log: log}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -176,7 +186,11 @@ func newRunEnv(sio stdio, c *pipeline.Config, log *slog.Logger) (*runEnv, error)
 			prefix = pipeline.RunID(abs)
 		}
 		env.topics = pipeline.DefaultTopics(prefix)
-		kt, err := kafka.New(kafka.Config{Brokers: c.Brokers}, kafka.WithLogger(log))
+		kc := kafka.Config{Brokers: c.Brokers}
+		if static {
+			kc.InstanceID = prefix
+		}
+		kt, err := kafka.New(kc, kafka.WithLogger(log))
 		if err != nil {
 			env.close()
 			return nil, usagef("--brokers: %v", err)
@@ -252,6 +266,28 @@ func newTeacher(ctx context.Context, tc pipeline.TeacherConfig) (teachers.Teache
 		return nil, usagef("--teacher %q is not a teacher (teachers: %s, %s, %s, %s, %s)", tc.Method,
 			answermatch.Method, lmteacher.MethodLSR, lmteacher.MethodUPR, lmteacher.MethodGenLSR, lmteacher.MethodSeed)
 	}
+}
+
+// withDurableScoreCache keeps an LM teacher's score cache in the output directory unless the
+// options name a cache file or turn it off: a candidate set delivered again after a crash or
+// a restart then costs no LM call.
+func withDurableScoreCache(tc pipeline.TeacherConfig, outDir string) pipeline.TeacherConfig {
+	if tc.Method == answermatch.Method {
+		return tc
+	}
+	if _, ok := tc.Options["cache"]; ok {
+		return tc
+	}
+	if v, ok := tc.Options["no_cache"]; ok && v != "false" && v != "0" {
+		return tc
+	}
+	opts := maps.Clone(tc.Options)
+	if opts == nil {
+		opts = map[string]string{}
+	}
+	opts["cache"] = filepath.Join(outDir, "lm-score-cache.jsonl")
+	tc.Options = opts
+	return tc
 }
 
 // applyTeacherOptions sets the LM teacher's tuning knobs from key=value options (the

@@ -25,7 +25,7 @@ func runOneStage(ctx context.Context, sio stdio, c *pipeline.Config, stage, logL
 	if err != nil {
 		return err
 	}
-	env, err := newRunEnv(sio, c, log)
+	env, err := newRunEnv(sio, c, log, false)
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,8 @@ import (
 	"testing"
 	"time"
 
-	kafkago "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/lsrflow/lsrflow/internal/broker"
 	"github.com/lsrflow/lsrflow/internal/testenv"
@@ -78,26 +79,36 @@ func (p *stageProc) tail() string {
 }
 
 // groupAssignments returns member id -> partitions of topic for a consumer group, and the
-// group state.
-func groupAssignments(t *testing.T, client *kafkago.Client, group, topic string) (map[string][]int, string) {
+// group state. It decodes the members' assignments with franz-go's kmsg, which reads every
+// version of the consumer protocol (kafka-go's DescribeGroups cannot decode the v1+
+// subscriptions of cooperative-sticky members).
+func groupAssignments(t *testing.T, client *kgo.Client, group, topic string) (map[string][]int, string) {
 	t.Helper()
-	resp, err := client.DescribeGroups(t.Context(), &kafkago.DescribeGroupsRequest{GroupIDs: []string{group}})
+	req := kmsg.NewPtrDescribeGroupsRequest()
+	req.Groups = []string{group}
+	resp, err := req.RequestWith(t.Context(), client)
 	if err != nil || len(resp.Groups) != 1 {
 		return nil, fmt.Sprint("describe error: ", err)
 	}
 	g := resp.Groups[0]
 	out := map[string][]int{}
 	for _, m := range g.Members {
+		var a kmsg.ConsumerMemberAssignment
+		if err := a.ReadFrom(m.MemberAssignment); err != nil && len(m.MemberAssignment) > 0 {
+			return nil, fmt.Sprint("decoding the assignment of ", m.MemberID, ": ", err)
+		}
 		var parts []int
-		for _, tp := range m.MemberAssignments.Topics {
+		for _, tp := range a.Topics {
 			if tp.Topic == topic {
-				parts = append(parts, tp.Partitions...)
+				for _, p := range tp.Partitions {
+					parts = append(parts, int(p))
+				}
 			}
 		}
 		sort.Ints(parts)
 		out[m.MemberID] = parts
 	}
-	return out, g.GroupState
+	return out, g.State
 }
 
 // scoredIDs reads scored.jsonl: every query id with its number of records.
@@ -222,7 +233,11 @@ stages:
 		}
 		return sb.String()
 	}
-	client := &kafkago.Client{Addr: kafkago.TCP(brokers), Timeout: 5 * time.Second}
+	client, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
 	var before map[string][]int
 	waitFor(t, "three teach members with partitions", 45*time.Second, func() bool {
 		a, state := groupAssignments(t, client, "lsrflow-teach", "scaleout.candidates")

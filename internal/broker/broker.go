@@ -1,14 +1,17 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Config describes the cluster to start. The zero value is one broker on a random port with
@@ -22,6 +25,8 @@ type Config struct {
 	Partitions int
 	// Topics are created at start with Partitions partitions.
 	Topics []string
+	// Log receives the broker's notes (members removed for silence); nil discards them.
+	Log *slog.Logger
 }
 
 // Validate reports a config that cannot start.
@@ -52,6 +57,9 @@ func (c Config) Validate() error {
 type Broker struct {
 	cluster *kfake.Cluster
 	addrs   []string
+	stop    context.CancelFunc
+	done    chan struct{}
+	client  *kgo.Client
 }
 
 // Start starts a cluster as cfg describes.
@@ -63,7 +71,21 @@ func Start(cfg Config) (*Broker, error) {
 	if parts == 0 {
 		parts = 3
 	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	watch := newSessionWatch(log)
 	opts := []kfake.Opt{
+		// Every connection passes the session watch's tap (see sessions.go: kfake would keep a
+		// member that died during its join forever).
+		kfake.ListenFn(func(network, addr string) (net.Listener, error) {
+			l, err := net.Listen(network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return tapListener{Listener: l, w: watch}, nil
+		}),
 		kfake.AllowAutoTopicCreation(),
 		kfake.DefaultNumPartitions(parts),
 		// Accept the short session timeouts lsrflow's tests use for fast rebalances.
@@ -86,7 +108,21 @@ func Start(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: start kfake cluster: %w", err)
 	}
-	return &Broker{cluster: c, addrs: c.ListenAddrs()}, nil
+	b := &Broker{cluster: c, addrs: c.ListenAddrs(), done: make(chan struct{})}
+	// The watch removes silent members through the wire protocol, as a client of the cluster.
+	b.client, err = kgo.NewClient(kgo.SeedBrokers(b.addrs...), kgo.ClientID("lsrflow-broker-sessions"))
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("broker: session watch client: %w", err)
+	}
+	watch.client = b.client
+	ctx, stop := context.WithCancel(context.Background())
+	b.stop = stop
+	go func() {
+		defer close(b.done)
+		watch.run(ctx, c)
+	}()
+	return b, nil
 }
 
 // Addrs returns the host:port of every broker.
@@ -96,7 +132,12 @@ func (b *Broker) Addrs() []string { return append([]string(nil), b.addrs...) }
 func (b *Broker) Bootstrap() string { return strings.Join(b.addrs, ",") }
 
 // Close shuts the cluster down.
-func (b *Broker) Close() { b.cluster.Close() }
+func (b *Broker) Close() {
+	b.stop()
+	<-b.done
+	b.client.Close()
+	b.cluster.Close()
+}
 
 // ParseAddr parses a listen address such as "127.0.0.1:9092" or ":9092" into a port. Only
 // loopback hosts are accepted because the cluster listens on 127.0.0.1 only.

@@ -32,9 +32,22 @@ type Config struct {
 	RebalanceTimeout time.Duration
 	// MaxWait bounds one fetch long-poll on an idle partition (default 500ms).
 	MaxWait time.Duration
-	// BatchTimeout is how long the writer waits to fill a batch (default 2ms: Publish is
-	// synchronous, so a long timeout would only add latency).
+	// BatchTimeout is how long the producer lingers to fill a batch of one partition (default
+	// 2ms: a synchronous Publish pays it in latency; pipelined publishing fills batches
+	// while earlier ones are in flight anyway).
 	BatchTimeout time.Duration
+	// MaxBufferedRecords bounds the records the producer holds unacknowledged; PublishAsync
+	// blocks beyond it (default 10000).
+	MaxBufferedRecords int
+	// InstanceID, when set, makes every consumer a static group member (KIP-345) with
+	// instance id InstanceID + "/" + group. A process restarted after a crash then takes its
+	// predecessor's place at once instead of waiting for its session to expire. Two live
+	// processes must never share an InstanceID: the broker fences one of them.
+	InstanceID string
+	// TransactionTimeout bounds an exactly-once stage's open transaction: the broker aborts it
+	// if its producer goes silent that long (default 60s; at most the broker's
+	// transaction.max.timeout.ms).
+	TransactionTimeout time.Duration
 	// DefaultPartitions and DefaultReplication are used by EnsureTopics for a TopicSpec that
 	// leaves them at zero (defaults 3 and 1).
 	DefaultPartitions  int
@@ -60,6 +73,10 @@ func (c Config) withDefaults() Config {
 	def(&c.RebalanceTimeout, 10*time.Second)
 	def(&c.MaxWait, 500*time.Millisecond)
 	def(&c.BatchTimeout, 2*time.Millisecond)
+	def(&c.TransactionTimeout, 60*time.Second)
+	if c.MaxBufferedRecords == 0 {
+		c.MaxBufferedRecords = 10000
+	}
 	if c.DefaultPartitions == 0 {
 		c.DefaultPartitions = 3
 	}
@@ -87,7 +104,7 @@ func (c Config) Validate() error {
 		{"dial timeout", c.DialTimeout}, {"write timeout", c.WriteTimeout}, {"commit timeout", c.CommitTimeout},
 		{"join timeout", c.JoinTimeout}, {"heartbeat interval", c.HeartbeatInterval},
 		{"session timeout", c.SessionTimeout}, {"rebalance timeout", c.RebalanceTimeout},
-		{"max wait", c.MaxWait}, {"batch timeout", c.BatchTimeout},
+		{"max wait", c.MaxWait}, {"batch timeout", c.BatchTimeout}, {"transaction timeout", c.TransactionTimeout},
 	} {
 		if d.v < 0 {
 			return fmt.Errorf("kafka config: negative %s %v", d.name, d.v)
@@ -98,6 +115,9 @@ func (c Config) Validate() error {
 	}
 	if c.DefaultPartitions < 0 || c.DefaultReplication < 0 {
 		return errors.New("kafka config: negative default partitions or replication")
+	}
+	if c.MaxBufferedRecords < 0 {
+		return errors.New("kafka config: negative max buffered records")
 	}
 	return nil
 }

@@ -4,39 +4,43 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
+	"maps"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	kafkago "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/lsrflow/lsrflow/streams"
 )
 
 // Transport is a streams.Transport on a Kafka cluster.
 type Transport struct {
-	cfg    Config
-	log    *slog.Logger
-	dialer *kafkago.Dialer
-	writer *kafkago.Writer
-	client *kafkago.Client
+	cfg  Config
+	log  *slog.Logger
+	prod *kgo.Client // idempotent producer; also sends admin requests
 
 	mu        sync.Mutex
 	closed    bool
 	consumers map[*consumer]struct{}
 }
 
-var _ streams.Transport = (*Transport)(nil)
+var (
+	_ streams.Transport      = (*Transport)(nil)
+	_ streams.AsyncPublisher = (*Transport)(nil)
+	_ streams.TopicReader    = (*Transport)(nil)
+	_ streams.TxnSubscriber  = (*Transport)(nil)
+)
 
 // Option configures a Transport beyond its Config.
 type Option func(*Transport)
 
-// WithLogger sends kafka-go's error log (and the transport's own notes) to l.
+// WithLogger sends franz-go's warnings and errors (and the transport's own notes) to l.
 func WithLogger(l *slog.Logger) Option { return func(t *Transport) { t.log = l } }
 
 // New validates cfg and returns a transport. It does not connect: the first call that needs a
@@ -50,46 +54,38 @@ func New(cfg Config, opts ...Option) (*Transport, error) {
 	for _, o := range opts {
 		o(t)
 	}
-	t.dialer = &kafkago.Dialer{ClientID: cfg.ClientID, Timeout: cfg.DialTimeout, DualStack: true}
-	tr := &kafkago.Transport{ClientID: cfg.ClientID, DialTimeout: cfg.DialTimeout}
-	t.writer = &kafkago.Writer{
-		Addr:                   kafkago.TCP(cfg.Brokers...),
-		Balancer:               Balancer{},
-		RequiredAcks:           kafkago.RequireAll,
-		Async:                  false,
-		BatchTimeout:           cfg.BatchTimeout,
-		WriteTimeout:           cfg.WriteTimeout,
-		AllowAutoTopicCreation: true,
-		Transport:              tr,
-		ErrorLogger:            t.errorLogger("writer"),
+	prod, err := kgo.NewClient(append(t.baseOpts("producer"),
+		kgo.RequiredAcks(kgo.AllISRAcks()), // with idempotence (franz-go's default): no duplicates from retries
+		kgo.ProducerLinger(cfg.BatchTimeout),
+		kgo.ProduceRequestTimeout(cfg.WriteTimeout),
+		kgo.RecordPartitioner(Partitioner()),
+		kgo.MaxBufferedRecords(cfg.MaxBufferedRecords),
+		kgo.AllowAutoTopicCreation(),
+	)...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: producer: %w", err)
 	}
-	t.client = &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Timeout: cfg.WriteTimeout, Transport: tr}
+	t.prod = prod
 	return t, nil
 }
 
-func (t *Transport) errorLogger(who string) kafkago.LoggerFunc {
-	return func(format string, args ...any) {
-		msg := fmt.Sprintf(format, args...)
-		// kafka-go reports a long poll on an idle partition that outlived its read deadline as
-		// an "unknown error ... i/o timeout" and simply fetches again: not worth a warning.
-		if strings.Contains(msg, "i/o timeout") {
-			t.log.Debug(msg, "component", "kafka-go "+who)
-			return
-		}
-		t.log.Warn(msg, "component", "kafka-go "+who)
+// baseOpts are the options every client of the transport shares.
+func (t *Transport) baseOpts(role string) []kgo.Opt {
+	return []kgo.Opt{
+		kgo.SeedBrokers(t.cfg.Brokers...),
+		kgo.ClientID(t.cfg.ClientID),
+		kgo.DialTimeout(t.cfg.DialTimeout),
+		kgo.WithLogger(&logger{log: t.log, role: role}),
 	}
 }
 
-// Balancer places a message on the partition streams.PartitionFor picks for its key, so the
-// Kafka and memory transports agree. Partitions are the topic's partition ids.
-type Balancer struct{}
-
-// Balance implements kafkago.Balancer.
-func (Balancer) Balance(msg kafkago.Message, partitions ...int) int {
-	if !slices.IsSorted(partitions) {
-		partitions = slices.Sorted(slices.Values(partitions))
-	}
-	return partitions[streams.PartitionFor(msg.Key, len(partitions))]
+// Partitioner places a record on the partition streams.PartitionFor picks for its key, so the
+// Kafka and memory transports agree. It requires consistency: a key never moves to another
+// partition because its own is unavailable.
+func Partitioner() kgo.Partitioner {
+	return kgo.BasicConsistentPartitioner(func(string) func(*kgo.Record, int) int {
+		return func(r *kgo.Record, n int) int { return streams.PartitionFor(r.Key, n) }
+	})
 }
 
 func (t *Transport) isClosed() bool {
@@ -98,8 +94,25 @@ func (t *Transport) isClosed() bool {
 	return t.closed
 }
 
+// records converts msgs, taking each message's own Topic when topic is empty.
+func records(topic string, msgs []streams.Message) ([]*kgo.Record, error) {
+	out := make([]*kgo.Record, len(msgs))
+	for i, m := range msgs {
+		tp := topic
+		if tp == "" {
+			tp = m.Topic
+		}
+		if tp == "" {
+			return nil, fmt.Errorf("kafka: publish: message %d has no topic", i)
+		}
+		out[i] = &kgo.Record{Topic: tp, Key: m.Key, Value: m.Value, Headers: toHeaders(m.Headers)}
+	}
+	return out, nil
+}
+
 // Publish writes msgs with acks=all and returns once all are acknowledged. When topic is empty
-// each message's own Topic is used.
+// each message's own Topic is used. Retries inside the client are idempotent: a message is
+// stored once however often it is resent.
 func (t *Transport) Publish(ctx context.Context, topic string, msgs ...streams.Message) error {
 	if t.isClosed() {
 		return streams.ErrClosed
@@ -107,44 +120,80 @@ func (t *Transport) Publish(ctx context.Context, topic string, msgs ...streams.M
 	if len(msgs) == 0 {
 		return ctx.Err()
 	}
-	out := make([]kafkago.Message, len(msgs))
-	for i, m := range msgs {
-		tp := topic
-		if tp == "" {
-			tp = m.Topic
-		}
-		if tp == "" {
-			return fmt.Errorf("kafka: publish: message %d has no topic", i)
-		}
-		out[i] = kafkago.Message{Topic: tp, Key: m.Key, Value: m.Value, Headers: toHeaders(m.Headers)}
+	recs, err := records(topic, msgs)
+	if err != nil {
+		return err
 	}
-	// kafka-go retries UnknownTopicOrPartition a few times while an auto-created topic's
-	// metadata propagates; anything else is final.
-	if err := t.writer.WriteMessages(ctx, out...); err != nil {
-		return fmt.Errorf("kafka: publish %d message(s) to %q: %w", len(out), out[0].Topic, err)
+	if err := t.prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return publishErr(len(recs), recs[0].Topic, err)
 	}
 	return nil
 }
 
-func toHeaders(h map[string]string) []kafkago.Header {
+// PublishAsync buffers msgs in the producer and calls done once all are acknowledged or one
+// failed. It blocks while the producer holds Config.MaxBufferedRecords records.
+func (t *Transport) PublishAsync(ctx context.Context, msgs []streams.Message, done func(error)) {
+	if t.isClosed() {
+		done(streams.ErrClosed)
+		return
+	}
+	recs, err := records("", msgs)
+	if err != nil || len(recs) == 0 {
+		done(err)
+		return
+	}
+	var (
+		left  atomic.Int64
+		first atomic.Pointer[error]
+	)
+	left.Store(int64(len(recs)))
+	promise := func(r *kgo.Record, err error) {
+		if err != nil {
+			err = publishErr(1, r.Topic, err)
+			first.CompareAndSwap(nil, &err)
+		}
+		if left.Add(-1) == 0 {
+			if e := first.Load(); e != nil {
+				done(*e)
+				return
+			}
+			done(nil)
+		}
+	}
+	for _, r := range recs {
+		t.prod.Produce(ctx, r, promise)
+	}
+}
+
+// publishErr wraps a produce error; a rejection that resending cannot fix is permanent.
+func publishErr(n int, topic string, err error) error {
+	if errors.Is(err, kgo.ErrClientClosed) {
+		return streams.ErrClosed
+	}
+	err = fmt.Errorf("kafka: publish %d message(s) to %q: %w", n, topic, err)
+	var ke *kerr.Error
+	if errors.As(err, &ke) && !ke.Retriable {
+		switch ke {
+		case kerr.MessageTooLarge, kerr.RecordListTooLarge, kerr.InvalidRecord, kerr.CorruptMessage, kerr.InvalidTopicException:
+			return streams.Permanent("publish_rejected", err)
+		}
+	}
+	return err
+}
+
+func toHeaders(h map[string]string) []kgo.RecordHeader {
 	if len(h) == 0 {
 		return nil
 	}
-	keys := slices.Sorted(func(yield func(string) bool) {
-		for k := range h {
-			if !yield(k) {
-				return
-			}
-		}
-	})
-	out := make([]kafkago.Header, len(keys))
+	keys := slices.Sorted(maps.Keys(h))
+	out := make([]kgo.RecordHeader, len(keys))
 	for i, k := range keys {
-		out[i] = kafkago.Header{Key: k, Value: []byte(h[k])}
+		out[i] = kgo.RecordHeader{Key: k, Value: []byte(h[k])}
 	}
 	return out
 }
 
-func fromHeaders(hs []kafkago.Header) map[string]string {
+func fromHeaders(hs []kgo.RecordHeader) map[string]string {
 	if len(hs) == 0 {
 		return nil
 	}
@@ -163,25 +212,34 @@ func (t *Transport) EnsureTopics(ctx context.Context, specs ...streams.TopicSpec
 	if len(specs) == 0 {
 		return nil
 	}
-	req := &kafkago.CreateTopicsRequest{}
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = int32(t.cfg.WriteTimeout.Milliseconds())
 	for _, s := range specs {
 		if s.Name == "" {
 			return errors.New("kafka: ensure topics: empty topic name")
 		}
-		tc := kafkago.TopicConfig{Topic: s.Name, NumPartitions: s.Partitions, ReplicationFactor: s.ReplicationFactor}
-		if tc.NumPartitions == 0 {
-			tc.NumPartitions = t.cfg.DefaultPartitions
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic = s.Name
+		rt.NumPartitions = int32(s.Partitions)
+		rt.ReplicationFactor = int16(s.ReplicationFactor)
+		if rt.NumPartitions == 0 {
+			rt.NumPartitions = int32(t.cfg.DefaultPartitions)
 		}
-		if tc.ReplicationFactor == 0 {
-			tc.ReplicationFactor = t.cfg.DefaultReplication
+		if rt.ReplicationFactor == 0 {
+			rt.ReplicationFactor = int16(t.cfg.DefaultReplication)
+		}
+		conf := func(k, v string) {
+			c := kmsg.NewCreateTopicsRequestTopicConfig()
+			c.Name, c.Value = k, kmsg.StringPtr(v)
+			rt.Configs = append(rt.Configs, c)
 		}
 		if s.Compacted {
-			tc.ConfigEntries = append(tc.ConfigEntries, kafkago.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"})
+			conf("cleanup.policy", "compact")
 		}
 		if s.RetentionMs != 0 {
-			tc.ConfigEntries = append(tc.ConfigEntries, kafkago.ConfigEntry{ConfigName: "retention.ms", ConfigValue: strconv.FormatInt(s.RetentionMs, 10)})
+			conf("retention.ms", strconv.FormatInt(s.RetentionMs, 10))
 		}
-		req.Topics = append(req.Topics, tc)
+		req.Topics = append(req.Topics, rt)
 	}
 	// A broker that is starting or electing a controller answers with retriable errors
 	// (Broker Not Available, Not Controller): retry those for a while before giving up.
@@ -194,20 +252,21 @@ func (t *Transport) EnsureTopics(ctx context.Context, specs ...streams.TopicSpec
 				return fmt.Errorf("kafka: create topics: %w (last error: %v)", ctx.Err(), last)
 			}
 		}
-		resp, err := t.client.CreateTopics(ctx, req)
+		resp, err := req.RequestWith(ctx, t.prod)
 		if err != nil {
-			last = fmt.Errorf("kafka: create topics: %w", err)
-			if isTemporary(err) {
-				continue
+			if ctx.Err() != nil {
+				return fmt.Errorf("kafka: create topics: %w", err)
 			}
-			return last
+			last = fmt.Errorf("kafka: create topics: %w", err)
+			continue
 		}
 		var errs []error
 		retry := false
-		for name, err := range resp.Errors {
-			if err != nil && !errors.Is(err, kafkago.TopicAlreadyExists) {
-				errs = append(errs, fmt.Errorf("kafka: create topic %q: %w", name, err))
-				retry = retry || isTemporary(err)
+		for _, rt := range resp.Topics {
+			err := kerr.ErrorForCode(rt.ErrorCode)
+			if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+				errs = append(errs, fmt.Errorf("kafka: create topic %q: %w", rt.Topic, err))
+				retry = retry || kerr.IsRetriable(err)
 			}
 		}
 		last = errors.Join(errs...)
@@ -218,20 +277,20 @@ func (t *Transport) EnsureTopics(ctx context.Context, specs ...streams.TopicSpec
 	return last
 }
 
-// isTemporary reports whether a Kafka error is worth retrying (kafka-go marks protocol errors
-// such as BrokerNotAvailable and NotController temporary; network errors are too).
-func isTemporary(err error) bool {
-	var t interface{ Temporary() bool }
-	if errors.As(err, &t) {
-		return t.Temporary()
-	}
-	var ne net.Error
-	return errors.As(err, &ne)
-}
-
 // Subscribe joins group on topic and returns once the group assigned this member its
 // partitions (possibly none, when the group has more members than partitions).
 func (t *Transport) Subscribe(ctx context.Context, topic, group string) (streams.Consumer, error) {
+	return t.subscribe(ctx, topic, group, false)
+}
+
+// SubscribeTxn is Subscribe for an exactly-once stage (streams.TxnSubscriber): the consumer is
+// also a transactional producer; what the stage publishes through it and the group's offsets
+// commit together in one Kafka transaction (CommitTxn), or not at all.
+func (t *Transport) SubscribeTxn(ctx context.Context, topic, group string) (streams.Consumer, error) {
+	return t.subscribe(ctx, topic, group, true)
+}
+
+func (t *Transport) subscribe(ctx context.Context, topic, group string, txn bool) (streams.Consumer, error) {
 	if topic == "" || group == "" {
 		return nil, fmt.Errorf("kafka: subscribe: topic %q and group %q must be non-empty", topic, group)
 	}
@@ -240,34 +299,82 @@ func (t *Transport) Subscribe(ctx context.Context, topic, group string) (streams
 		t.mu.Unlock()
 		return nil, streams.ErrClosed
 	}
-	r := kafkago.NewReader(kafkago.ReaderConfig{
-		Brokers:           t.cfg.Brokers,
-		GroupID:           group,
-		Topic:             topic,
-		Dialer:            t.dialer,
-		StartOffset:       kafkago.FirstOffset,
-		CommitInterval:    0, // synchronous commits, only when Commit is called
-		HeartbeatInterval: t.cfg.HeartbeatInterval,
-		SessionTimeout:    t.cfg.SessionTimeout,
-		RebalanceTimeout:  t.cfg.RebalanceTimeout,
-		JoinGroupBackoff:  t.cfg.HeartbeatInterval,
-		MaxWait:           t.cfg.MaxWait,
-		ReadBackoffMin:    10 * time.Millisecond,
-		ReadBackoffMax:    t.cfg.MaxWait,
-		ErrorLogger:       t.errorLogger("reader " + topic + "/" + group),
-	})
-	c := &consumer{t: t, r: r, topic: topic, group: group}
+	c := &consumer{t: t, topic: topic, group: group, joined: make(chan struct{}),
+		owned: map[int32]bool{}, hwm: map[int32]int64{}, next: map[int32]int64{}}
+	opts := append(t.baseOpts("consumer "+topic+"/"+group),
+		kgo.ConsumerGroup(group),
+		kgo.ConsumeTopics(topic),
+		kgo.AllowAutoTopicCreation(), // like the memory transport: subscribing creates the topic
+		kgo.DisableAutoCommit(),      // the runner commits contiguous finished prefixes itself
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.SessionTimeout(t.cfg.SessionTimeout),
+		kgo.RebalanceTimeout(t.cfg.RebalanceTimeout),
+		kgo.HeartbeatInterval(t.cfg.HeartbeatInterval),
+		kgo.FetchMaxWait(t.cfg.MaxWait),
+		kgo.OnPartitionsAssigned(c.assigned),
+		kgo.OnPartitionsRevoked(c.revoked),
+		kgo.OnPartitionsLost(c.revoked),
+	)
+	if t.cfg.InstanceID != "" {
+		c.instance = t.cfg.InstanceID + "/" + group
+		opts = append(opts, kgo.InstanceID(c.instance))
+	}
+	var err error
+	if txn {
+		// The transactional id must outlive the process: a restarted process registering it
+		// aborts its crashed predecessor's open transaction at once, which would otherwise hold
+		// back every read-committed consumer of the outputs until the transaction timeout.
+		if c.instance == "" {
+			t.mu.Unlock()
+			return nil, fmt.Errorf("kafka: exactly-once consumer of %q: set Config.InstanceID (a stable identity per process)", group)
+		}
+		opts = append(opts,
+			kgo.TransactionalID(c.instance+"/txn"),
+			kgo.TransactionTimeout(t.cfg.TransactionTimeout),
+			kgo.RequiredAcks(kgo.AllISRAcks()),
+			kgo.ProducerLinger(t.cfg.BatchTimeout),
+			kgo.RecordPartitioner(Partitioner()),
+			kgo.MaxBufferedRecords(t.cfg.MaxBufferedRecords),
+		)
+		c.sess, err = kgo.NewGroupTransactSession(opts...)
+		if err == nil {
+			c.cl = c.sess.Client()
+		}
+	} else {
+		c.cl, err = kgo.NewClient(opts...)
+	}
+	if err != nil {
+		t.mu.Unlock()
+		return nil, fmt.Errorf("kafka: subscribe %q as group %q: %w", topic, group, err)
+	}
 	t.consumers[c] = struct{}{}
 	t.mu.Unlock()
 
-	if err := c.awaitJoin(ctx, t.cfg.JoinTimeout); err != nil {
+	// The client joins in the background; OnPartitionsAssigned runs once the join is done,
+	// even with nothing assigned.
+	timer := time.NewTimer(t.cfg.JoinTimeout)
+	defer timer.Stop()
+	select {
+	case <-c.joined:
+	case <-ctx.Done():
 		_ = c.Close()
-		return nil, fmt.Errorf("kafka: subscribe %q as group %q: %w", topic, group, err)
+		return nil, ctx.Err()
+	case <-timer.C:
+		_ = c.Close()
+		return nil, fmt.Errorf("kafka: subscribe %q as group %q: no group assignment within %v", topic, group, t.cfg.JoinTimeout)
+	}
+	if txn {
+		if err := c.sess.Begin(); err != nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("kafka: subscribe %q as group %q: beginning a transaction: %w", topic, group, err)
+		}
+		return &txnConsumer{consumer: c}, nil
 	}
 	return c, nil
 }
 
-// Close closes every consumer and the writer.
+// Close closes every consumer and the producer.
 func (t *Transport) Close() error {
 	t.mu.Lock()
 	if t.closed {
@@ -275,140 +382,38 @@ func (t *Transport) Close() error {
 		return nil
 	}
 	t.closed = true
-	cs := make([]*consumer, 0, len(t.consumers))
-	for c := range t.consumers {
-		cs = append(cs, c)
-	}
+	cs := slices.Collect(maps.Keys(t.consumers))
 	t.mu.Unlock()
 	var errs []error
 	for _, c := range cs {
 		errs = append(errs, c.Close())
 	}
-	if err := t.writer.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("kafka: close writer: %w", err))
+	// Flush what is buffered so that a Publish racing Close is not silently dropped.
+	ctx, cancel := context.WithTimeout(context.Background(), t.cfg.WriteTimeout)
+	defer cancel()
+	if err := t.prod.Flush(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("kafka: flushing the producer: %w", err))
 	}
+	t.prod.Close()
 	return errors.Join(errs...)
 }
 
-// consumer wraps one kafka-go group Reader.
-type consumer struct {
-	t            *Transport
-	r            *kafkago.Reader
-	topic, group string
-
-	mu         sync.Mutex
-	closed     bool
-	rebalances int64 // accumulated: Reader.Stats resets its counters on every call
-	lag        int64
+// logger adapts franz-go's logger to slog: warnings and errors only.
+type logger struct {
+	log  *slog.Logger
+	role string
 }
 
-var _ streams.LagReporter = (*consumer)(nil)
+func (l *logger) Level() kgo.LogLevel { return kgo.LogLevelWarn }
 
-// stats folds a Reader.Stats snapshot into the accumulated counters.
-func (c *consumer) stats() {
-	s := c.r.Stats()
-	c.mu.Lock()
-	c.rebalances += s.Rebalances
-	c.lag = max(s.Lag, 0)
-	c.mu.Unlock()
-}
-
-// awaitJoin polls until the reader has received a group generation.
-func (c *consumer) awaitJoin(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		c.stats()
-		c.mu.Lock()
-		joined := c.rebalances > 0
-		c.mu.Unlock()
-		if joined {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for a group assignment: %w", ctx.Err())
-		case <-tick.C:
-		}
+func (l *logger) Log(level kgo.LogLevel, msg string, kv ...any) {
+	kv = append(kv, "component", "franz-go "+l.role)
+	switch level {
+	case kgo.LogLevelError:
+		l.log.Error(msg, kv...)
+	case kgo.LogLevelWarn:
+		l.log.Warn(msg, kv...)
+	default:
+		l.log.Debug(msg, kv...)
 	}
-}
-
-// Fetch returns the next message of the assigned partitions.
-func (c *consumer) Fetch(ctx context.Context) (streams.Message, error) {
-	m, err := c.r.FetchMessage(ctx)
-	if err != nil {
-		switch {
-		case ctx.Err() != nil:
-			return streams.Message{}, ctx.Err()
-		case errors.Is(err, io.EOF):
-			return streams.Message{}, streams.ErrClosed
-		}
-		return streams.Message{}, fmt.Errorf("kafka: fetch %q as group %q: %w", c.topic, c.group, err)
-	}
-	return streams.Message{
-		Topic:     m.Topic,
-		Partition: m.Partition,
-		Offset:    m.Offset,
-		Key:       m.Key,
-		Value:     m.Value,
-		Headers:   fromHeaders(m.Headers),
-	}, nil
-}
-
-// Commit synchronously commits offset+1 for each message's partition.
-func (c *consumer) Commit(ctx context.Context, msgs ...streams.Message) error {
-	if len(msgs) == 0 {
-		return nil
-	}
-	c.mu.Lock()
-	closed := c.closed
-	c.mu.Unlock()
-	if closed {
-		return streams.ErrClosed
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.t.cfg.CommitTimeout)
-	defer cancel()
-	out := make([]kafkago.Message, len(msgs))
-	for i, m := range msgs {
-		if m.Topic != c.topic {
-			return fmt.Errorf("kafka: commit: message of topic %q on a consumer of %q", m.Topic, c.topic)
-		}
-		out[i] = kafkago.Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
-	}
-	if err := c.r.CommitMessages(ctx, out...); err != nil {
-		if errors.Is(err, io.EOF) {
-			return streams.ErrClosed
-		}
-		return fmt.Errorf("kafka: commit %d offset(s) of %q for group %q: %w", len(out), c.topic, c.group, err)
-	}
-	return nil
-}
-
-// Close leaves the group (uncommitted messages go to the next owner).
-func (c *consumer) Close() error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil
-	}
-	c.closed = true
-	c.mu.Unlock()
-	c.t.mu.Lock()
-	delete(c.t.consumers, c)
-	c.t.mu.Unlock()
-	if err := c.r.Close(); err != nil {
-		return fmt.Errorf("kafka: close reader %q/%q: %w", c.topic, c.group, err)
-	}
-	return nil
-}
-
-// Lag is kafka-go's estimate (Reader.Stats) of how far the last fetched partition is behind
-// its high watermark; it is approximate when several partitions are assigned.
-func (c *consumer) Lag() int64 {
-	c.stats()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.lag
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/lsrflow/lsrflow/streams"
 	"github.com/lsrflow/lsrflow/streams/kafka"
@@ -48,16 +49,17 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-func TestBalancerAgreesWithPartitionFor(t *testing.T) {
+func TestPartitionerAgreesWithPartitionFor(t *testing.T) {
+	p := kafka.Partitioner()
 	for _, n := range []int{1, 2, 3, 7, 16} {
-		parts := make([]int, n)
-		for i := range parts {
-			parts[i] = n - 1 - i // the balancer must not depend on the order it is given
-		}
+		tp := p.ForTopic("t")
 		for i := range 200 {
 			key := fmt.Appendf(nil, "q-%d", i)
-			if got, want := (kafka.Balancer{}).Balance(kafkago.Message{Key: key}, parts...), streams.PartitionFor(key, n); got != want {
-				t.Fatalf("n=%d key %s: balancer %d, PartitionFor %d", n, key, got, want)
+			if !tp.RequiresConsistency(&kgo.Record{Key: key}) {
+				t.Fatal("the partitioner must keep a key on its partition")
+			}
+			if got, want := tp.Partition(&kgo.Record{Key: key}, n), streams.PartitionFor(key, n); got != want {
+				t.Fatalf("n=%d key %s: partitioner %d, PartitionFor %d", n, key, got, want)
 			}
 		}
 	}

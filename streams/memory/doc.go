@@ -15,11 +15,19 @@
 // longer assigned to the member fails with ErrNotAssigned, and one for an offset that was never
 // stored fails too; a failed Commit changes nothing.
 //
-// Blocking: Consumer.Fetch blocks until a message is available on an assigned partition, the
-// context is done, or the consumer or transport is closed. Nothing else blocks.
+// Consumers hand over batches (streams.BatchFetcher), report the partitions they own
+// (streams.PartitionOwner) and the group's committed and end offsets (streams.GroupWatcher).
+//
+// Blocking: Consumer.Fetch and FetchBatch block until a message is available on an assigned
+// partition, the context is done, or the consumer or transport is closed. Nothing else blocks.
 // Concurrency: every method of Transport and Consumer is safe for concurrent use. Fetch serves
 // the assigned partitions round-robin so that one busy partition does not starve the others.
-// Messages are copied in and out: callers may reuse or modify their slices and maps.
+// Published messages are copied in: callers may reuse or modify their slices and maps after
+// Publish returns. Fetched messages share their Key and Value bytes with the stored log (no
+// copy per consumer: that is what makes the transport fast), so consumers treat them as
+// read-only, as every Processor does; Headers maps are copies.
 //
-// Storage is unbounded memory; compaction and retention in TopicSpec are accepted and ignored.
+// Storage is memory: everything stays, unless WithTrimCommitted frees what every group has
+// committed (the way Kafka retention moves a log's start offset). Compaction and retention in
+// TopicSpec are accepted and ignored.
 package memory

@@ -130,6 +130,12 @@ func Run(t *testing.T, newTransport func(t *testing.T) streams.Transport) {
 		{"ConsumableWhenPublishReturns", testConsumableAtOnce},
 		{"ConcurrentPublishers", testConcurrentPublishers},
 		{"CloseUnblocksFetch", testCloseUnblocksFetch},
+		{"FetchBatch", testFetchBatch},
+		{"PublishAsync", testPublishAsync},
+		{"OwnersCoverPartitions", testOwners},
+		{"GroupOffsets", testGroupOffsets},
+		{"ReadTopic", testReadTopic},
+		{"RunnerKeepsKeyOrderAndCommitsAll", testRunnerPipeline},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
