@@ -46,13 +46,13 @@ func (byteLevelDecoder) decodeChain(tokens []string) []string {
 			b = append(b[:mark], t...)
 		}
 	}
-	return []string{lossyUTF8(b)}
+	return []string{LossyUTF8(b)}
 }
 
-// lossyUTF8 decodes b as UTF-8, replacing each maximal invalid subsequence by one U+FFFD
+// LossyUTF8 decodes b as UTF-8, replacing each maximal invalid subsequence by one U+FFFD
 // (the Unicode "maximal subpart" practice of Rust's String::from_utf8_lossy and Python's
-// errors="replace").
-func lossyUTF8(b []byte) string {
+// errors="replace"). Go's own conversion differs: one U+FFFD per bad byte.
+func LossyUTF8(b []byte) string {
 	if utf8.Valid(b) {
 		return string(b)
 	}

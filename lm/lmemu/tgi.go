@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+
+	"github.com/lsrflow/lsrflow/embed/tokenizer"
 )
 
 // tgiError is TGI's error body (router/src/server.rs, impl From<InferError> for (StatusCode,
@@ -80,7 +82,7 @@ func (s *Server) tgiTokenize(w http.ResponseWriter, body []byte) {
 	for _, id := range plain {
 		n := len(s.o.Tokenizer.Bytes(id))
 		stop := min(pos+n, len(req.Inputs))
-		out = append(out, tok{ID: id, Text: lossyUTF8([]byte(req.Inputs[pos:stop])), Start: pos, Stop: stop})
+		out = append(out, tok{ID: id, Text: tokenizer.LossyUTF8([]byte(req.Inputs[pos:stop])), Start: pos, Stop: stop})
 		pos = stop
 	}
 	writeJSON(w, 200, out)

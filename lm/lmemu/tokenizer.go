@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/lsrflow/lsrflow/embed/tokenizer"
 )
@@ -95,83 +93,10 @@ func tokenBytes(piece string) []byte {
 	return out
 }
 
-// lossyUTF8 is Rust's String::from_utf8_lossy, which decode_chain applies to the bytes: each
-// maximal prefix of a valid sequence that is cut short, and each byte that cannot start one,
-// becomes one U+FFFD (core::str::lossy::Utf8Chunks). Go's own conversions differ (one U+FFFD
-// per bad byte).
-func lossyUTF8(b []byte) string {
-	var sb strings.Builder
-	for i := 0; i < len(b); {
-		r, w := utf8.DecodeRune(b[i:])
-		if r != utf8.RuneError || w > 1 {
-			sb.WriteRune(r)
-			i += w
-			continue
-		}
-		sb.WriteRune(utf8.RuneError)
-		i += maximalSubpart(b[i:])
-	}
-	return sb.String()
-}
-
-// maximalSubpart is the length of the invalid or truncated sequence at the start of b (>= 1):
-// the lead byte and the continuation bytes that are valid for it (Unicode 3.9, Table 3-7).
-func maximalSubpart(b []byte) int {
-	lead := b[0]
-	var need int
-	lo, hi := byte(0x80), byte(0xBF)
-	switch {
-	case lead >= 0xC2 && lead <= 0xDF:
-		need = 1
-	case lead == 0xE0:
-		need, lo = 2, 0xA0
-	case lead >= 0xE1 && lead <= 0xEC, lead == 0xEE, lead == 0xEF:
-		need = 2
-	case lead == 0xED:
-		need, hi = 2, 0x9F
-	case lead == 0xF0:
-		need, lo = 3, 0x90
-	case lead >= 0xF1 && lead <= 0xF3:
-		need = 3
-	case lead == 0xF4:
-		need, hi = 3, 0x8F
-	default:
-		return 1
-	}
-	n := 1
-	for k := 0; k < need && n < len(b); k++ {
-		c := b[n]
-		if k > 0 {
-			lo, hi = 0x80, 0xBF
-		}
-		if c < lo || c > hi {
-			break
-		}
-		n++
-	}
-	return n
-}
-
 // CleanUp is transformers' clean_up_tokenization (tokenization_utils_base.py,
 // PreTrainedTokenizerBase.clean_up_tokenization), applied by decode when the tokenizer's
 // clean_up_tokenization_spaces is set.
-func CleanUp(s string) string {
-	return cleanUpReplacer.Replace(s)
-}
-
-// The replacements run in this order, each over the whole string (str.replace chained).
-var cleanUpPairs = [][2]string{{" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","}, {" ' ", "'"}, {" n't", "n't"}, {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}}
-
-type chained struct{}
-
-func (chained) Replace(s string) string {
-	for _, p := range cleanUpPairs {
-		s = strings.ReplaceAll(s, p[0], p[1])
-	}
-	return s
-}
-
-var cleanUpReplacer chained
+func CleanUp(s string) string { return tokenizer.CleanUpTokenizationSpaces(s) }
 
 // Decode is tokenizer.decode(ids) with skip_special_tokens=False: the pieces' bytes decoded
 // lossily as one string, then cleaned up if cleanUp (nil means the tokenizer's setting).
@@ -180,7 +105,7 @@ func (tk *Tokenizer) Decode(ids []int, cleanUp *bool) string {
 	for _, id := range ids {
 		b = append(b, tokenBytes(tk.t.Token(id))...)
 	}
-	s := lossyUTF8(b)
+	s := tokenizer.LossyUTF8(b)
 	c := tk.cleanUp
 	if cleanUp != nil {
 		c = *cleanUp
