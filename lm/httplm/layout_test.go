@@ -51,16 +51,11 @@ func TestSeparateLayout(t *testing.T) {
 	for _, b := range backends {
 		for _, tokSrc := range []string{"local", "server"} {
 			t.Run(fmt.Sprintf("%s-on-%s/%s", b.client, b.server, tokSrc), func(t *testing.T) {
-				o := lmemu.Options{Kind: b.server, Tokenizer: lmemu.NewTokenizer(raw, -1, true)}
-				if b.opts != nil {
-					b.opts(&o)
-				}
-				ts, srv := emutest.Start(t, o)
 				var tok lm.Tokenizer
 				if tokSrc == "local" {
 					tok = local
 				}
-				c := newClient(t, b.client, ts.URL, tok, nil)
+				c, srv := b.start(t, lmemu.Options{Tokenizer: lmemu.NewTokenizer(raw, -1, true)}, tok)
 				reqs := all
 				if b.client == httplm.KindTGI {
 					reqs = ok
