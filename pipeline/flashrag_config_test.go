@@ -109,7 +109,7 @@ func TestDemoConfigStaysLsrflow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.FlashRAG != nil || c.RetrievalMethod != "dense" || c.IndexEmbedder != "glove" || c.Train == nil || c.Train.Every != 30 || len(c.Warnings) != 0 {
+	if c.FlashRAG != nil || c.RetrievalMethod != "hybrid" || c.IndexEmbedder != "glove" || c.Train == nil || c.Train.Every != 30 || len(c.Warnings) != 0 {
 		t.Errorf("demo config: %+v", c)
 	}
 }
