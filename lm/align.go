@@ -140,12 +140,84 @@ func EncodePair(ctx context.Context, tok Tokenizer, prompt, target string) (Pair
 	return Pair{IDs: whole, ContextLen: n, Merged: merged}, nil
 }
 
-// EncodePairs tokenizes reqs, encoding each distinct prompt once (a teacher sends the same
-// prompt with several answers).
+// Layout names a rule that turns a (prompt, target) request into token ids.
+type Layout string
+
+const (
+	// LayoutLMEval, the zero value, is lm-evaluation-harness' rule (EncodePair).
+	LayoutLMEval Layout = ""
+	// LayoutSeparate is FlashRAG's cal_gen_probs (EncodeSeparate), which the seed-compatible
+	// teacher reproduces.
+	LayoutSeparate Layout = "separate"
+)
+
+// String is the layout's name for identities, cache keys and messages.
+func (l Layout) String() string {
+	if l == LayoutLMEval {
+		return "lm-eval"
+	}
+	return string(l)
+}
+
+// ParseLayout accepts the names String gives ("" is lm-eval too).
+func ParseLayout(s string) (Layout, error) {
+	switch s {
+	case "", "lm-eval":
+		return LayoutLMEval, nil
+	case string(LayoutSeparate):
+		return LayoutSeparate, nil
+	}
+	return "", fmt.Errorf("token layout %q: want lm-eval or separate", s)
+}
+
+// EncodeSeparate tokenizes a request as FlashRAG's HFCausalLMGenerator.cal_gen_probs does
+// (flashrag/generator/generator.py, unchanged since 2024-06): the prompt and the target are
+// encoded each on its own with add_special_tokens=False and their ids concatenated; the
+// target's tokens are the last len(enc(target)) ids. Nothing is moved across the boundary,
+// no BOS is added (a chat template that writes "<|begin_of_text|>" supplies it; a plain
+// prompt is scored without one, as the experiment scored it), and the target is tokenized as
+// a text of its own: with Llama-3's byte-level BPE an answer "Paris" is "Paris", not " Paris"
+// (a SentencePiece tokenizer puts its own "▁" before it, as it would in Python).
+func EncodeSeparate(ctx context.Context, tok Tokenizer, prompt, target string) (Pair, error) {
+	cids, err := tok.Encode(ctx, prompt)
+	if err != nil {
+		return Pair{}, err
+	}
+	tids, err := tok.Encode(ctx, target)
+	if err != nil {
+		return Pair{}, err
+	}
+	if len(tids) == 0 {
+		return Pair{}, fmt.Errorf("%w (target %q)", ErrEmptyTarget, target)
+	}
+	if len(cids) == 0 {
+		// cal_gen_probs takes the first target token's logits at position len(prompt)-1.
+		return Pair{}, fmt.Errorf("%w: the separate layout needs a prompt with at least one token", ErrEmptyPrompt)
+	}
+	ids := make([]int, 0, len(cids)+len(tids))
+	return Pair{IDs: append(append(ids, cids...), tids...), ContextLen: len(cids)}, nil
+}
+
+// ErrEmptyPrompt reports a prompt without tokens where the layout needs one.
+var ErrEmptyPrompt = errors.New("lm: empty prompt")
+
+// EncodeRequest tokenizes r by its layout: EncodePair or EncodeSeparate.
+func EncodeRequest(ctx context.Context, tok Tokenizer, r Request) (Pair, error) {
+	switch r.Layout {
+	case LayoutLMEval:
+		return EncodePair(ctx, tok, r.Prompt, r.Target)
+	case LayoutSeparate:
+		return EncodeSeparate(ctx, tok, r.Prompt, r.Target)
+	}
+	return Pair{}, fmt.Errorf("lm: unknown token layout %q", string(r.Layout))
+}
+
+// EncodePairs tokenizes reqs, each by its layout (EncodeRequest). With a memoizing tokenizer
+// (WithMemo) a prompt shared by several requests is encoded once.
 func EncodePairs(ctx context.Context, tok Tokenizer, reqs []Request) ([]Pair, error) {
 	out := make([]Pair, len(reqs))
 	for i, r := range reqs {
-		p, err := EncodePair(ctx, tok, r.Prompt, r.Target)
+		p, err := EncodeRequest(ctx, tok, r)
 		if err != nil {
 			return nil, fmt.Errorf("request %d: %w", i, err)
 		}

@@ -91,3 +91,53 @@ func TestEncodePair(t *testing.T) {
 		t.Errorf("a target that adds no token: %v", err)
 	}
 }
+
+// TestEncodeSeparate: cal_gen_probs' layout, enc(prompt) + enc(target) with no special tokens
+// added and nothing moved across the boundary; EncodeRequest picks it by the request's layout.
+func TestEncodeSeparate(t *testing.T) {
+	ctx := context.Background()
+	bos := wordTok{bos: true}
+	for _, tc := range []struct {
+		prompt, target string
+		ids            []int
+		ctxLen         int
+	}{
+		{"Q: who? A:", " Neil Armstrong", []int{102, 105, 103, 105, 110}, 3}, // no BOS added
+		{"<s>Q: who? A:", "Neil", []int{1, 102, 105, 103, 104}, 4},           // the prompt's own BOS only
+		{"Q: who? A: ", "Neil", []int{102, 105, 103, 101, 104}, 4},           // the trailing space stays in the prompt
+		{"Q: whose? A: the", "ir", []int{102, 107, 103, 104, 102}, 4},        // no merge: "ir" is encoded alone
+		{"Question: where?", "Paris", []int{109, 107, 105}, 2},               // nothing put between prompt and answer
+		{"A:", "  x  ", []int{102, 103, 102}, 1},                             // the answer exactly as given
+		{"<s>A:", "<s>x", []int{1, 102, 1, 101}, 2},                          // special text in the answer is the answer's
+		{"<s>", "x", []int{1, 101}, 1},                                       // a prompt that is only BOS
+		{"A:", "Zürich", []int{102, 100 + len("Zürich")}, 1},                 // multi-byte
+		{"<s>Q: A:", " yes", []int{1, 102, 103, 104}, 3},                     // lm-eval gives the same here, but not for
+		{"Q: A:", " yes", []int{102, 103, 104}, 2},                           // a prompt without BOS (it adds one)
+	} {
+		p, err := EncodeRequest(ctx, bos, Request{Prompt: tc.prompt, Target: tc.target, Layout: LayoutSeparate})
+		if err != nil {
+			t.Fatalf("%q + %q: %v", tc.prompt, tc.target, err)
+		}
+		if !slices.Equal(p.IDs, tc.ids) || p.ContextLen != tc.ctxLen || p.Merged {
+			t.Errorf("%q + %q: %v ctx %d merged %v; want %v ctx %d", tc.prompt, tc.target, p.IDs, p.ContextLen, p.Merged, tc.ids, tc.ctxLen)
+		}
+	}
+	if _, err := EncodeSeparate(ctx, bos, "", "Paris"); !errors.Is(err, ErrEmptyPrompt) {
+		t.Errorf("empty prompt: %v, want ErrEmptyPrompt", err)
+	}
+	if _, err := EncodeSeparate(ctx, bos, "Q:", ""); !errors.Is(err, ErrEmptyTarget) {
+		t.Errorf("empty target: %v, want ErrEmptyTarget", err)
+	}
+	if _, err := EncodeRequest(ctx, bos, Request{Prompt: "a", Target: "b", Layout: "joint?"}); err == nil {
+		t.Error("unknown layout accepted")
+	}
+	for _, name := range []string{"", "lm-eval", "separate"} {
+		l, err := ParseLayout(name)
+		if err != nil || (name != "" && l.String() != name) {
+			t.Errorf("ParseLayout(%q) = %q, %v", name, l, err)
+		}
+	}
+	if _, err := ParseLayout("joint"); err == nil {
+		t.Error("ParseLayout accepted an unknown name")
+	}
+}

@@ -11,9 +11,12 @@
 // A Request is split into context and target as lm-evaluation-harness' loglikelihood does
 // (EncodePair): trailing whitespace of the prompt moves to the target, whole =
 // enc(prompt+target), the target's tokens are whole[len(enc(prompt)):], enc adds the
-// tokenizer's special prefix (BOS) unless the text already starts with it. Backends send
-// these ids and take log-probabilities by position; no decoded text or character offset is
-// trusted. A Tokenizer is the model's: a server's /tokenize, a tokenizer.json
+// tokenizer's special prefix (BOS) unless the text already starts with it. A Request with
+// Layout LayoutSeparate is tokenized as FlashRAG's cal_gen_probs does instead (EncodeSeparate:
+// enc(prompt) + enc(target), each without special tokens, nothing moved across the
+// boundary), which the seed-compatible teacher needs to reproduce the experiment's labels.
+// Backends send these ids and take log-probabilities by position; no decoded text or
+// character offset is trusted. A Tokenizer is the model's: a server's /tokenize, a tokenizer.json
 // (LoadTokenizer), or a GGUF vocabulary. docs/lm.md has the rules and why.
 //
 // # Contracts

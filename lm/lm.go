@@ -12,6 +12,9 @@ import (
 type Request struct {
 	Prompt string
 	Target string
+	// Layout selects how Prompt and Target become token ids: lm-evaluation-harness' rule (the
+	// zero value, EncodePair) or FlashRAG's cal_gen_probs (LayoutSeparate, EncodeSeparate).
+	Layout Layout
 }
 
 // Text is the string that is tokenized: Prompt followed by Target.

@@ -36,6 +36,11 @@ type Config struct {
 	// for a hybrid brings its own fusion).
 	Fusion  string `yaml:"fusion"`
 	Adapter string `yaml:"adapter"`
+	// BM25QueryAnalyzer (FlashRAG configs with bm25_backend bm25s) is how BM25 queries are
+	// analyzed: bm25s-unstemmed, FlashRAG's own query path (the default there), or bm25s,
+	// stemmed like the passages. An lsrflow index records its own (lsrflow index
+	// --bm25-query-analyzer), so native configs do not take it.
+	BM25QueryAnalyzer string `yaml:"bm25_query_analyzer"`
 	// SaveDir is the output directory (FlashRAG's save_dir; output_dir is accepted too).
 	SaveDir   string `yaml:"save_dir"`
 	OutputDir string `yaml:"output_dir"`
@@ -171,6 +176,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SaveDir == "" {
 		c.SaveDir = c.OutputDir
+	}
+	if c.BM25QueryAnalyzer != "" && c.FlashRAG == nil {
+		return errors.New("bm25_query_analyzer is for FlashRAG configs: an lsrflow index records how its queries are analyzed (lsrflow index --bm25-query-analyzer)")
 	}
 	if c.DatasetPath == "" && c.FlashRAG == nil {
 		return errors.New("dataset_path is required (the query file)")

@@ -138,6 +138,14 @@ func (c *Config) applyFlashRAG() error {
 	if c.OutputDir != "" {
 		return errors.New("output_dir: a FlashRAG config writes to {save_dir}/{dataset_name}_{timestamp}_{save_note}/; set save_dir")
 	}
+	if c.BM25QueryAnalyzer != "" {
+		if !s.IsBM25() {
+			return fmt.Errorf("bm25_query_analyzer applies to retrieval_method bm25, not %s", s.RetrievalMethod)
+		}
+		if err := s.SetBM25QueryAnalyzer(c.BM25QueryAnalyzer); err != nil {
+			return err
+		}
+	}
 	c.DatasetPath, c.CorpusPath, c.IndexPath = "", s.CorpusPath, ""
 	c.SaveDir = s.SaveDir
 	c.RetrievalMethod = s.Method()

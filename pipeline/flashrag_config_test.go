@@ -113,3 +113,41 @@ func TestDemoConfigStaysLsrflow(t *testing.T) {
 		t.Errorf("demo config: %+v", c)
 	}
 }
+
+// bm25_backend bm25s analyzes queries as FlashRAG does (unstemmed) unless lsrflow's
+// bm25_query_analyzer says otherwise; pyserini analyzes them like the passages; the key is
+// refused where it means nothing.
+func TestFlashRAGBM25QueryAnalyzer(t *testing.T) {
+	base, _ := os.ReadFile(filepath.Join("flashrag", "testdata", "flashrag_basic_config.yaml"))
+	bm25 := strings.Replace(string(base), `retrieval_method: "e5"`, `retrieval_method: "bm25"`, 1)
+	pyserini := strings.Replace(bm25, `bm25_backend: bm25s`, `bm25_backend: pyserini`, 1)
+	for _, tc := range []struct{ extra, want string }{
+		{"", "bm25s-unstemmed"},
+		{"\nbm25_query_analyzer: bm25s\n", "bm25s"},
+		{"\nbm25_query_analyzer: bm25s-unstemmed\n", "bm25s-unstemmed"},
+		{"pyserini", "lucene"},
+	} {
+		body := bm25 + tc.extra
+		if tc.extra == "pyserini" {
+			body = pyserini
+		}
+		c, err := LoadConfig(writeConfig(t, body))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.extra, err)
+		}
+		if got := c.FlashRAG.BM25Queries(); got != tc.want {
+			t.Errorf("%q: queries %s, want %s", tc.extra, got, tc.want)
+		}
+	}
+	for body, want := range map[string]string{
+		pyserini + "\nbm25_query_analyzer: bm25s-unstemmed\n":                                      "cannot search a lucene index",
+		bm25 + "\nbm25_query_analyzer: porter\n":                                                   "cannot search a bm25s index",
+		string(base) + "\nbm25_query_analyzer: bm25s\n":                                            "applies to retrieval_method bm25",
+		"dataset_path: q.jsonl\nsave_dir: out\ncorpus_path: c.jsonl\nbm25_query_analyzer: bm25s\n": "is for FlashRAG configs",
+	} {
+		_, err := LoadConfig(writeConfig(t, body))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v; want it to say %s", body[max(0, len(body)-80):], err, want)
+		}
+	}
+}

@@ -64,10 +64,13 @@ type BM25Entry struct {
 	K1        float64 `json:"k1"`
 	B         float64 `json:"b"`
 	Tokenizer string  `json:"tokenizer"`
-	Path      string  `json:"path"`
-	Version   string  `json:"version"`
-	NumTerms  int     `json:"num_terms"`
-	AvgDocLen float64 `json:"avg_doc_len"`
+	// QueryAnalyzer is how queries are analyzed when not like the passages (Tokenizer):
+	// "bm25s-unstemmed" is FlashRAG's bm25s query path (retrieval/bm25/analysis).
+	QueryAnalyzer string  `json:"query_analyzer,omitempty"`
+	Path          string  `json:"path"`
+	Version       string  `json:"version"`
+	NumTerms      int     `json:"num_terms"`
+	AvgDocLen     float64 `json:"avg_doc_len"`
 }
 
 // DenseEntry is one dense index: an embedder plus a FAISS index over the docstore ordinals.

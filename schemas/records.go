@@ -85,6 +85,10 @@ type TeacherIdentity struct {
 	// Tokenizer names where an LM teacher's token ids came from ("tokenizer.json@sha256:…",
 	// "server:/tokenize", "gguf"): the same model tokenized differently gives other labels.
 	Tokenizer string `json:"tokenizer,omitempty"`
+	// TokenLayout names how an LM teacher turned (prompt, target) into token ids when it is
+	// not lm-evaluation-harness' rule (empty): "separate" is FlashRAG's cal_gen_probs (prompt
+	// and answer encoded each on its own), the seed-compatible teacher's layout.
+	TokenLayout string `json:"token_layout,omitempty"`
 }
 
 // Key is a short stable digest of the identity, used to key idempotent sinks and caches.

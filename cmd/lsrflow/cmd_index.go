@@ -22,7 +22,7 @@ func indexCmd() *command {
 }
 
 func runIndex(ctx context.Context, sio stdio, args []string) error {
-	f := newFlags(sio, "index", "--corpus C.jsonl --out DIR [--embedder glove|model2vec:DIR|onnx:DIR|openai:URL [--index-factory F]] [--max-line-bytes N] [--bm25-analyzer plain|bm25s|lucene] [--bm25-k1 K1 --bm25-b B]",
+	f := newFlags(sio, "index", "--corpus C.jsonl --out DIR [--embedder glove|model2vec:DIR|onnx:DIR|openai:URL [--index-factory F]] [--max-line-bytes N] [--bm25-analyzer plain|bm25s|lucene [--bm25-query-analyzer NAME]] [--bm25-k1 K1 --bm25-b B]",
 		`Builds an index directory from a FlashRAG corpus ({"id","contents"} lines, contents =
 "title\ntext"): DIR/docstore (passage ids and texts), DIR/bm25 and DIR/manifest.json.
 Bad corpus lines are written to DIR/dead-letters.jsonl, counted and skipped.
@@ -30,6 +30,9 @@ Bad corpus lines are written to DIR/dead-letters.jsonl, counted and skipped.
 plain (default; lowercase letter/digit runs), bm25s (FlashRAG's default bm25s backend:
 stopwords + Snowball stemmer, k1 1.5, b 0.75) or lucene (Pyserini's Lucene English analyzer:
 StandardTokenizer, stopwords, Porter stemmer, Lucene's BM25 scoring, k1 0.9, b 0.4).
+Queries are analyzed like the passages unless --bm25-query-analyzer says otherwise (stored
+in the manifest): bm25s-unstemmed, for a bm25s index, is what FlashRAG's bm25s retriever
+does to queries (bm25s.tokenize's defaults: stopwords removed, no stemming).
 With --embedder it also embeds every passage and builds a FAISS index (any index_factory
 string: Flat, HNSW32,Flat, IVF1024,SQ8, ...) under DIR/dense/NAME for --method dense/hybrid.
 "glove" fits SIF weights on this corpus (vectors from 'scripts/setup.sh glove').
@@ -39,6 +42,7 @@ string: Flat, HNSW32,Flat, IVF1024,SQ8, ...) under DIR/dense/NAME for --method d
 	out := f.String("out", "", "index directory to write")
 	maxLine := f.Int("max-line-bytes", 1<<20, "longest accepted corpus line; longer ones are dead-lettered")
 	analyzer := f.String("bm25-analyzer", analysis.Plain, "BM25 analyzer: "+strings.Join(analysis.Names, ", "))
+	queryAnalyzer := f.String("bm25-query-analyzer", "", "BM25 query analyzer (default: the --bm25-analyzer); bm25s-unstemmed for a bm25s index reproduces FlashRAG's bm25s queries")
 	k1 := f.Float64("bm25-k1", 0, "BM25 k1 (default: the analyzer's, 0.9 or 1.5 for bm25s)")
 	b := f.Float64("bm25-b", 0, "BM25 b (default: the analyzer's, 0.4 or 0.75 for bm25s)")
 	embSpec := f.String("embedder", "", "dense embedder: glove[:VECTORS.lsrv] | model2vec:DIR | onnx:DIR | openai:URL[#MODEL] (default: no dense index)")
@@ -69,6 +73,9 @@ string: Flat, HNSW32,Flat, IVF1024,SQ8, ...) under DIR/dense/NAME for --method d
 	if _, err := analysis.ByName(*analyzer); err != nil {
 		return usagef("--bm25-analyzer: %v", err)
 	}
+	if _, err := analysis.ForQueries(*analyzer, *queryAnalyzer); err != nil {
+		return usagef("--bm25-query-analyzer: %v", err)
+	}
 	params := bm25.DefaultParamsFor(*analyzer)
 	f.Visit(func(fl *flag.Flag) {
 		switch fl.Name {
@@ -81,7 +88,7 @@ string: Flat, HNSW32,Flat, IVF1024,SQ8, ...) under DIR/dense/NAME for --method d
 	if err := params.Validate(); err != nil {
 		return usagef("%v", err)
 	}
-	step, err := bm25.NewStepOptions(bm25.Options{Params: params, Analyzer: *analyzer, TempDir: filepath.Join(*out, bm25.Dir)})
+	step, err := bm25.NewStepOptions(bm25.Options{Params: params, Analyzer: *analyzer, QueryAnalyzer: *queryAnalyzer, TempDir: filepath.Join(*out, bm25.Dir)})
 	if err != nil {
 		return err
 	}
@@ -124,8 +131,12 @@ string: Flat, HNSW32,Flat, IVF1024,SQ8, ...) under DIR/dense/NAME for --method d
 	}
 	fmt.Fprintf(sio.out, "index %s: %d docs, %d bad lines, %d duplicate ids, %.1f s, %.0f docs/s\n",
 		*out, st.Docs, st.BadLines, st.DuplicateIDs, st.Seconds, st.DocsPerSecond())
-	fmt.Fprintf(sio.out, "bm25 %s (k1 %g, b %g): %d terms, %d postings, %d sorted runs, %d bytes (%.0f per passage)\n",
-		*analyzer, params.K1, params.B, step.Stats.Terms, step.Stats.Postings, step.Stats.Runs, step.Stats.Bytes,
+	qa := *queryAnalyzer
+	if qa == "" {
+		qa = *analyzer
+	}
+	fmt.Fprintf(sio.out, "bm25 %s (k1 %g, b %g, queries %s): %d terms, %d postings, %d sorted runs, %d bytes (%.0f per passage)\n",
+		*analyzer, params.K1, params.B, qa, step.Stats.Terms, step.Stats.Postings, step.Stats.Runs, step.Stats.Bytes,
 		float64(step.Stats.Bytes)/float64(max(1, st.Docs)))
 	if dstep != nil && dstep.Stats.Passages > 0 {
 		fmt.Fprintf(sio.out, "dense %s: %d passages embedded in %.1f s (%.0f passages/s), FAISS %s %.1f s\n",

@@ -125,29 +125,35 @@ scoring is trustworthy; 1 with the failing checks otherwise.`)
 }
 
 func runLMScore(ctx context.Context, sio stdio, args []string) error {
-	f := newFlags(sio, "lm score", "--lm URL --prompt P --target T [--backend K] [--model M] [--tokenizer PATH]",
+	f := newFlags(sio, "lm score", "--lm URL --prompt P --target T [--backend K] [--model M] [--tokenizer PATH] [--layout lm-eval|separate]",
 		`Scores log P(target | prompt) and prints the target's tokens (ids and text) with their
-log-probabilities, the way the LM teachers split a pair (docs/lm.md: alignment rules).`)
+log-probabilities, the way the LM teachers split a pair (docs/lm.md: alignment rules).
+--layout separate tokenizes prompt and target each on its own, as the seed teacher does.`)
 	cf := addLMClientFlags(f)
 	prompt := f.String("prompt", "", "prompt text (\\n for newlines is not interpreted: pass real newlines)")
 	target := f.String("target", "", "target text")
+	layoutName := f.String("layout", "lm-eval", "token layout: lm-eval (lm-evaluation-harness, the LSR teachers') or separate (FlashRAG's cal_gen_probs, the seed teacher's)")
 	if err := f.parse(args); err != nil {
 		return err
 	}
 	if err := f.require("prompt", "target"); err != nil {
 		return err
 	}
+	layout, err := lm.ParseLayout(*layoutName)
+	if err != nil {
+		return usagef("--layout: %v", err)
+	}
 	c, err := cf.open(false)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	res, err := c.Score(ctx, []lm.Request{{Prompt: *prompt, Target: *target}})
+	res, err := c.Score(ctx, []lm.Request{{Prompt: *prompt, Target: *target, Layout: layout}})
 	if err != nil {
 		return err
 	}
 	r := res[0]
-	fmt.Fprintf(sio.out, "backend %s, tokenizer %s: %d tokens, %d in the target\n", *cf.backend, c.Tokenizer().Source(), r.Tokens, len(r.TokenLogprobs))
+	fmt.Fprintf(sio.out, "backend %s, tokenizer %s, layout %s: %d tokens, %d in the target\n", *cf.backend, c.Tokenizer().Source(), layout, r.Tokens, len(r.TokenLogprobs))
 	fmt.Fprintf(sio.out, "%5s %8s %12s  %s\n", "pos", "id", "logprob", "text")
 	for j, lp := range r.TokenLogprobs {
 		id := -1

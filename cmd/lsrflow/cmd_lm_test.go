@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -75,6 +76,34 @@ func TestLMScorePrintsTargetTokens(t *testing.T) {
 	got, err := strconv.ParseFloat(f[1], 64)
 	if err != nil || math.Abs(got-want) > 1e-5 {
 		t.Errorf("printed sum %q, recomputed %.6f", f[1], want)
+	}
+}
+
+// TestLMScoreSeparateLayout: --layout separate scores the seed teacher's layout (prompt and
+// answer encoded each on its own): the target has the answer's own tokens and the printed sum
+// is the recomputation over the separately encoded ids; an unknown layout is a usage error.
+func TestLMScoreSeparateLayout(t *testing.T) {
+	raw, _ := emutest.Load(t)
+	ts, _ := emutest.Start(t, lmemu.Options{Kind: lmemu.VLLM, Tokenizer: lmemu.NewTokenizer(raw, -1, false)})
+	prompt, target := "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nWhich city?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n", "Zürich"
+	code, out, errs := cli(t, "lm", "score", "--lm", ts.URL+"/v1", "--prompt", prompt, "--target", target, "--layout", "separate")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	ids, ctx := emutest.SeparateIDs(raw, prompt, target)
+	want := 0.0
+	for _, l := range emutest.TokenLogprobs(ids, ctx, raw.VocabSize()) {
+		want += l
+	}
+	if !strings.Contains(out, "layout separate") || !strings.Contains(out, fmt.Sprintf("%d in the target", len(ids)-ctx)) {
+		t.Errorf("output does not show the separate layout's %d target tokens:\n%s", len(ids)-ctx, out)
+	}
+	f := strings.Fields(out[strings.LastIndex(out, "sum "):])
+	if got, err := strconv.ParseFloat(f[1], 64); err != nil || math.Abs(got-want) > 1e-5 {
+		t.Errorf("printed sum %q, recomputed %.6f", f[1], want)
+	}
+	if code, _, errs := cli(t, "lm", "score", "--lm", ts.URL+"/v1", "--prompt", "p", "--target", "t", "--layout", "joint"); code != 2 || !strings.Contains(errs, "--layout") {
+		t.Errorf("--layout joint: exit %d, %s", code, errs)
 	}
 }
 

@@ -142,6 +142,9 @@ Bad query lines are dead-lettered (default: R.dead-letters.jsonl next to
 	}
 	fmt.Fprintf(sio.out, "retrieve %s: %d queries, %d bad lines, top-%d by %s, %.2f s (%.1f queries/s) -> %s\n",
 		*queries, st.Queries, st.BadLines, *topk, *method, st.Seconds, float64(st.Queries)/max(st.Seconds, 1e-9), *out)
+	if *method != "dense" {
+		printBM25(sio.out, ix)
+	}
 	if *method != "bm25" {
 		printEncoding(sio.out, ix)
 	}
@@ -149,6 +152,17 @@ Bad query lines are dead-lettered (default: R.dead-letters.jsonl next to
 		fmt.Fprintf(sio.err, "lsrflow retrieve: %d bad query lines dead-lettered to %s\n", st.BadLines, *dead)
 	}
 	return nil
+}
+
+// printBM25 shows how the index's BM25 side analyzes passages and queries.
+func printBM25(w io.Writer, ix *retrieval.Index) {
+	if e := ix.Manifest.BM25; e != nil {
+		q := e.QueryAnalyzer
+		if q == "" {
+			q = e.Tokenizer
+		}
+		fmt.Fprintf(w, "bm25 (from the index manifest): passages %s, queries %s\n", e.Tokenizer, q)
+	}
 }
 
 // printEncoding shows how the index's dense passages were encoded, which is how every query

@@ -202,8 +202,11 @@ func TestFlashRAGConfigsEndToEnd(t *testing.T) {
 }
 
 // retrieval_method bm25 with bm25_backend bm25s (basic_config's default) runs lsrflow's BM25
-// with the bm25s analyzer and bm25s' k1/b: the same candidates as `lsrflow index
-// --bm25-analyzer bm25s` + `retrieve --method bm25`.
+// with the bm25s analyzer and bm25s' k1/b, and analyzes queries as FlashRAG's bm25s retriever
+// does (not stemmed): the same candidates as `lsrflow index --bm25-analyzer bm25s
+// --bm25-query-analyzer bm25s-unstemmed` + `retrieve --method bm25`. With lsrflow's key
+// bm25_query_analyzer: bm25s the queries are stemmed, and the candidates are those of
+// lsrflow-native `--bm25-analyzer bm25s`; the two differ.
 func TestFlashRAGConfigBM25Backend(t *testing.T) {
 	root := t.TempDir()
 	corpus := filepath.Join(root, "corpus.jsonl")
@@ -216,42 +219,88 @@ func TestFlashRAGConfigBM25Backend(t *testing.T) {
 	}
 	edited := editPaths(t, string(body), map[string]string{"data_dir": filepath.Join(root, "data"), "save_dir": filepath.Join(root, "out"), "corpus_path": corpus})
 	edited = strings.Replace(edited, `retrieval_method: "e5"`, `retrieval_method: "bm25"`, 1)
-	cfg := filepath.Join(root, "config.yaml")
-	os.WriteFile(cfg, []byte(edited), 0o644)
-	if code, so, se := cli(t, "run", "--config", cfg); code != 0 {
-		t.Fatalf("run: %d\n%s\n%s", code, so, se)
-	}
-	runs, _ := filepath.Glob(filepath.Join(root, "out", "nq_*_experiment"))
-	if len(runs) != 1 {
-		t.Fatalf("runs %v", runs)
-	}
-	scored := runcheck.ScoredByID(t, filepath.Join(runs[0], "scored.jsonl"))
-
-	ix := filepath.Join(root, "native")
-	if code, so, se := cli(t, "index", "--corpus", corpus, "--bm25-analyzer", "bm25s", "--out", ix); code != 0 {
-		t.Fatalf("index: %d %s %s", code, so, se)
-	}
-	native := filepath.Join(root, "native.jsonl")
-	if code, so, se := cli(t, "retrieve", "--index", ix, "--queries", queries, "--method", "bm25", "--topk", "5", "--out", native); code != 0 {
-		t.Fatalf("retrieve: %d %s %s", code, so, se)
-	}
-	n := 0
-	_, err = schemas.DecodeFile(t.Context(), native, 0, func(b []byte) (retrieval.RetrievedRecord, error) {
-		var r retrieval.RetrievedRecord
-		return r, json.Unmarshal(b, &r)
-	}, func(r retrieval.RetrievedRecord) error {
-		var ids []string
-		for _, d := range r.Docs {
-			ids = append(ids, d.ID)
+	// flashRAGRun runs the config (with extra appended) and returns its candidates by question.
+	flashRAGRun := func(name, extra, wantNote string) map[string]string {
+		cfg := filepath.Join(root, name+".yaml")
+		os.WriteFile(cfg, []byte(strings.Replace(edited, `save_note: "experiment"`, `save_note: "`+name+`"`, 1)+extra), 0o644)
+		code, so, se := cli(t, "run", "--config", cfg)
+		if code != 0 {
+			t.Fatalf("run: %d\n%s\n%s", code, so, se)
 		}
-		if got, want := strings.Join(scored[r.ID].PassageIDs, ","), strings.Join(ids, ","); got != want {
-			t.Errorf("question %s: candidates %s, lsrflow-native bm25s %s", r.ID, got, want)
+		if !strings.Contains(se, wantNote) {
+			t.Errorf("%s: the run output does not say %q:\n%s", name, wantNote, se)
 		}
-		n++
-		return nil
-	})
-	if err != nil || n != 385 || len(scored) != 385 {
-		t.Fatalf("%d native lines, %d scored: %v", n, len(scored), err)
+		runs, _ := filepath.Glob(filepath.Join(root, "out", "nq_*_"+name))
+		if len(runs) != 1 {
+			t.Fatalf("runs %v", runs)
+		}
+		out := map[string]string{}
+		for id, r := range runcheck.ScoredByID(t, filepath.Join(runs[0], "scored.jsonl")) {
+			out[id] = strings.Join(r.PassageIDs, ",")
+		}
+		if len(out) != 385 {
+			t.Fatalf("%s: %d scored", name, len(out))
+		}
+		return out
+	}
+	// native indexes the corpus with flags and retrieves the top 5 of every question.
+	native := func(name string, flags ...string) map[string]string {
+		ix := filepath.Join(root, name)
+		if code, so, se := cli(t, append([]string{"index", "--corpus", corpus, "--out", ix}, flags...)...); code != 0 {
+			t.Fatalf("index: %d %s %s", code, so, se)
+		}
+		res := filepath.Join(root, name+".jsonl")
+		code, so, se := cli(t, "retrieve", "--index", ix, "--queries", queries, "--method", "bm25", "--topk", "5", "--out", res)
+		if code != 0 {
+			t.Fatalf("retrieve: %d %s %s", code, so, se)
+		}
+		if !strings.Contains(so, "bm25 (from the index manifest): passages bm25s, queries ") {
+			t.Errorf("retrieve does not name the BM25 analyzers:\n%s", so)
+		}
+		out := map[string]string{}
+		_, err := schemas.DecodeFile(t.Context(), res, 0, func(b []byte) (retrieval.RetrievedRecord, error) {
+			var r retrieval.RetrievedRecord
+			return r, json.Unmarshal(b, &r)
+		}, func(r retrieval.RetrievedRecord) error {
+			var ids []string
+			for _, d := range r.Docs {
+				ids = append(ids, d.ID)
+			}
+			out[r.ID] = strings.Join(ids, ",")
+			return nil
+		})
+		if err != nil || len(out) != 385 {
+			t.Fatalf("%d native lines: %v", len(out), err)
+		}
+		return out
+	}
+	differing := func(a, b map[string]string) int {
+		differ := 0
+		for id, c := range a {
+			if c != b[id] {
+				differ++
+			}
+		}
+		return differ
+	}
+	flashDefault := flashRAGRun("default", "", "queries bm25s-unstemmed (FlashRAG's bm25s query path")
+	flashStemmed := flashRAGRun("stemmed", "\nbm25_query_analyzer: bm25s\n", "queries bm25s\n")
+	nativeUnstemmed := native("native-unstemmed", "--bm25-analyzer", "bm25s", "--bm25-query-analyzer", "bm25s-unstemmed")
+	nativeStemmed := native("native-stemmed", "--bm25-analyzer", "bm25s")
+	if n := differing(flashDefault, nativeUnstemmed); n != 0 {
+		t.Errorf("FlashRAG config (default) and lsrflow-native bm25s-unstemmed differ on %d questions", n)
+	}
+	if n := differing(flashStemmed, nativeStemmed); n != 0 {
+		t.Errorf("FlashRAG config with bm25_query_analyzer: bm25s and lsrflow-native bm25s differ on %d questions", n)
+	}
+	n := differing(flashDefault, flashStemmed)
+	t.Logf("385 QED test questions: FlashRAG's unstemmed queries and stemmed queries give other top 5 on %d", n)
+	if n == 0 {
+		t.Error("unstemmed and stemmed queries gave the same candidates everywhere")
+	}
+	// A query analyzer that cannot search the index is a usage error.
+	if code, _, se := cli(t, "index", "--corpus", corpus, "--out", filepath.Join(root, "bad"), "--bm25-query-analyzer", "bm25s-unstemmed"); code != 2 || !strings.Contains(se, "cannot search a plain index") {
+		t.Errorf("--bm25-query-analyzer on a plain index: exit %d, %s", code, se)
 	}
 }
 

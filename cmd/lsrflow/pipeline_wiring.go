@@ -25,6 +25,7 @@ import (
 	ptrain "github.com/lsrflow/lsrflow/processors/train"
 	"github.com/lsrflow/lsrflow/retrieval"
 	"github.com/lsrflow/lsrflow/retrieval/bm25"
+	"github.com/lsrflow/lsrflow/retrieval/bm25/analysis"
 	"github.com/lsrflow/lsrflow/retrieval/dense"
 	"github.com/lsrflow/lsrflow/schemas"
 	"github.com/lsrflow/lsrflow/sinks"
@@ -417,6 +418,12 @@ func prepareFlashRAG(ctx context.Context, sio stdio, c *pipeline.Config) (*pipel
 	fmt.Fprintf(sio.err, "lsrflow run: index %s (%s), retrieval %s", fr.Index.Dir, how, c.FlashRAG.RetrievalMethod)
 	if fr.Index.Encoding != nil {
 		fmt.Fprintf(sio.err, " by %s, encoding: %s", fr.Index.Embedder, fr.Index.Encoding)
+	}
+	if fr.Index.BM25Analyzer != "" {
+		fmt.Fprintf(sio.err, ", passages analyzed %s, queries %s", fr.Index.BM25Analyzer, fr.Index.BM25Queries)
+		if fr.Index.BM25Queries == analysis.BM25SUnstemmed {
+			fmt.Fprint(sio.err, " (FlashRAG's bm25s query path: not stemmed; bm25_query_analyzer: bm25s stems them)")
+		}
 	}
 	fmt.Fprintln(sio.err)
 	return fr, nil

@@ -4,8 +4,9 @@
 // # Scoring
 //
 // Model.Score tokenizes each request with the model's own vocabulary and splits it into
-// context and target tokens as every backend does (lm.EncodePair: lm-evaluation-harness'
-// rules, BOS once even when the prompt writes it). The shared
+// context and target tokens as every backend does (lm.EncodeRequest: lm-evaluation-harness'
+// rules, BOS once even when the prompt writes it, or the seed layout's separately encoded
+// prompt and target). The shared
 // token prefix of all requests of one call (the system instruction of the prompt) is decoded
 // once into sequence 0 with no outputs; for every distinct prompt stem, sequence 0 is copied to
 // sequence 1 (llama_memory_seq_cp) and only the rest of the stem is decoded, together with the

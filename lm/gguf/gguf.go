@@ -206,8 +206,9 @@ func (m *Model) prepare(reqs []lm.Request) ([]prepared, error) {
 		if r.Target == "" {
 			return nil, streams.Permanent("lm-bad-request", fmt.Errorf("gguf: request %d has an empty target", i))
 		}
-		// lm-evaluation-harness' split (lm.EncodePair): the target is whole[len(context):].
-		p, err := lm.EncodePair(context.Background(), tok, r.Prompt, r.Target)
+		// The request's layout (lm.EncodeRequest): lm-evaluation-harness' split, or the seed
+		// teacher's separately encoded prompt and target.
+		p, err := lm.EncodeRequest(context.Background(), tok, r)
 		if err != nil {
 			return nil, streams.Permanent("lm-bad-request", fmt.Errorf("gguf: request %d: %w", i, err))
 		}

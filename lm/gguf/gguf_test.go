@@ -179,3 +179,47 @@ func TestPrefixReuseSavesTokens(t *testing.T) {
 }
 
 func testTempDir() (string, error) { return os.MkdirTemp("", "lsrflow-gguf-test-") }
+
+// TestSeparateLayout: requests with the seed teacher's layout (lm.LayoutSeparate: prompt and
+// answer tokenized each on its own, no BOS added) are scored at the answer's own tokens:
+// batched with prefix reuse, alone, and in one full-logits pass agree within 1e-4, the answer
+// has as many log-probabilities as it has tokens on its own, and the scored sequence is the
+// two encodings concatenated (a BOS-less prompt is decoded without BOS).
+func TestSeparateLayout(t *testing.T) {
+	m := tinyModel(t)
+	var reqs []lm.Request
+	for _, p := range []string{"<s>" + prompt, prompt, "Question: who?\nAnswer:"} {
+		for _, a := range []string{"1969", " 1969", "Sea of Tranquility", "Zürich", "ir"} {
+			reqs = append(reqs, lm.Request{Prompt: p, Target: a, Layout: lm.LayoutSeparate})
+		}
+	}
+	// The vocabulary without BOS: the model's tokenization of the text minus the BOS it adds.
+	noBOS := func(s string) int {
+		toks := m.Tokenize(s)
+		if !strings.HasPrefix(s, "<s>") {
+			toks = toks[1:]
+		}
+		return len(toks)
+	}
+	batched, err := m.Score(t.Context(), reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range reqs {
+		full, err := m.ScoreOne(t.Context(), r, gguf.FullLogits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := noBOS(r.Target); len(full.TokenLogprobs) != n || len(batched[i].TokenLogprobs) != n {
+			t.Fatalf("%q + %q: %d and %d log-probabilities for an answer of %d tokens", r.Prompt[:10], r.Target, len(batched[i].TokenLogprobs), len(full.TokenLogprobs), n)
+		}
+		if want := noBOS(r.Prompt) + noBOS(r.Target); full.Tokens != want {
+			t.Errorf("%q + %q: %d tokens scored, want %d (the two encodings concatenated)", r.Prompt[:10], r.Target, full.Tokens, want)
+		}
+		for j, b := range batched[i].TokenLogprobs {
+			if d := math.Abs(b - full.TokenLogprobs[j]); !(b < 0) || d > 1e-4 {
+				t.Errorf("%q + %q token %d: batched %v, full pass %v", r.Prompt[:10], r.Target, j, b, full.TokenLogprobs[j])
+			}
+		}
+	}
+}

@@ -1,8 +1,9 @@
 // Package httplm scores text on LM servers over HTTP. go-openai cannot do this (it drops zero
 // values such as logprobs:0 and max_tokens:0, decodes the null first logprob as 0, and has no
 // prompt_logprobs), so this is a small raw client for four server kinds. Requests are tokenized
-// by lm.EncodePair (lm-evaluation-harness' rules) with the server's /tokenize or a local
-// tokenizer.json (Options.Tokenizer), and positions are taken from the ids:
+// by their layout (lm.EncodeRequest: lm-evaluation-harness' rules, or the seed teacher's
+// separately encoded prompt and target) with the server's /tokenize or a local tokenizer.json
+// (Options.Tokenizer), and positions are taken from the ids:
 //
 //   - "vllm": POST /v1/completions with token-id prompts, echo:true, logprobs:1, max_tokens:1;
 //     choices[i].logprobs.token_logprobs has one entry per prompt id (the first null) and one
@@ -11,7 +12,10 @@
 //     looked up by the id sent.
 //   - "tgi": POST /generate with the text (TGI takes no ids and always adds BOS),
 //     decoder_input_details:true, max_new_tokens:1; details.prefill's ids must equal ours.
-//     One prompt per request.
+//     One prompt per request. The separate layout goes to TGI only when its own tokenization
+//     of the text gives the layout's ids (no BOS-less prompt, no merge at the boundary):
+//     checked before sending, and on the prefill ids; otherwise a permanent
+//     "lm-layout-unsupported" error.
 //   - "sglang": POST /generate with input_ids, return_logprob:true, logprob_start_len:0,
 //     max_new_tokens:0; meta_info.input_token_logprobs [logprob, id, text] ids must equal ours.
 //

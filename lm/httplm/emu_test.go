@@ -20,12 +20,27 @@ import (
 	"github.com/lsrflow/lsrflow/teachers/prompt"
 )
 
-// backends pairs each client kind with the emulated servers it must score exactly against.
-var backends = []struct {
+// backend is a client kind and an emulated server it must score exactly against.
+type backend struct {
 	client string
 	server string
 	opts   func(*lmemu.Options)
-}{
+}
+
+// start serves b's emulator (clean-up as given, o's other fields applied first) and returns
+// a client of b's kind on it that tokenizes with tok (nil: the server's /tokenize).
+func (b backend) start(t *testing.T, o lmemu.Options, tok lm.Tokenizer) (*httplm.Client, *lmemu.Server) {
+	t.Helper()
+	o.Kind = b.server
+	if b.opts != nil {
+		b.opts(&o)
+	}
+	ts, srv := emutest.Start(t, o)
+	return newClient(t, b.client, ts.URL, tok, nil), srv
+}
+
+// backends pairs each client kind with the emulated servers it must score exactly against.
+var backends = []backend{
 	{httplm.KindVLLM, lmemu.VLLM, nil},
 	{httplm.KindVLLM, lmemu.VLLM06, nil},
 	{httplm.KindVLLMPromptLogprobs, lmemu.VLLM, nil},
@@ -95,16 +110,11 @@ func TestScoresEqualFloat64Recomputation(t *testing.T) {
 			for _, tokSrc := range []string{"local", "server"} {
 				name := fmt.Sprintf("%s-on-%s/cleanup=%v/%s", b.client, b.server, cleanUp, tokSrc)
 				t.Run(name, func(t *testing.T) {
-					o := lmemu.Options{Kind: b.server, Tokenizer: lmemu.NewTokenizer(raw, -1, cleanUp)}
-					if b.opts != nil {
-						b.opts(&o)
-					}
-					ts, _ := emutest.Start(t, o)
 					var tok lm.Tokenizer
 					if tokSrc == "local" {
 						tok = local
 					}
-					c := newClient(t, b.client, ts.URL, tok, nil)
+					c, _ := b.start(t, lmemu.Options{Tokenizer: lmemu.NewTokenizer(raw, -1, cleanUp)}, tok)
 					res, err := c.Score(t.Context(), reqs)
 					if err != nil {
 						t.Fatal(err)
@@ -192,15 +202,11 @@ func TestOverflowIsRecognized(t *testing.T) {
 	reqs := []lm.Request{{Prompt: "Q: short?\nA:", Target: " yes"}, {Prompt: long + "\nA:", Target: " no"}}
 	for _, b := range backends {
 		t.Run(b.client+"-on-"+b.server, func(t *testing.T) {
-			o := lmemu.Options{Kind: b.server, Tokenizer: lmemu.NewTokenizer(raw, -1, true), MaxModelLen: 128}
-			if b.opts != nil {
-				b.opts(&o)
-			}
-			ts, _ := emutest.Start(t, o)
 			// Tokenized locally, so the client does not learn max_model_len from /tokenize and
 			// the server's message is what reports the overflow.
 			local, _ := lm.NewLocalTokenizer(raw, "llama3")
-			_, err := newClient(t, b.client, ts.URL, local, nil).Score(t.Context(), reqs)
+			c, _ := b.start(t, lmemu.Options{Tokenizer: lmemu.NewTokenizer(raw, -1, true), MaxModelLen: 128}, local)
+			_, err := c.Score(t.Context(), reqs)
 			oe, ok := lm.AsOverflow(err)
 			if !ok || oe.Index != 1 || oe.Limit == 0 || oe.Tokens <= 128 {
 				t.Fatalf("want an overflow of request 1 with numbers, got %v (%+v)", err, oe)

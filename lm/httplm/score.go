@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -11,9 +12,9 @@ import (
 	"github.com/lsrflow/lsrflow/streams"
 )
 
-// Score scores reqs: each is tokenized as lm-evaluation-harness does (lm.EncodePair), sent as
-// token ids where the server takes them (vLLM, SGLang) and as text to TGI (whose prefill ids
-// are then checked against ours), and the target's log-probabilities are taken by position.
+// Score scores reqs: each is tokenized by its layout (lm.EncodeRequest), sent as token ids
+// where the server takes them (vLLM, SGLang) and as text to TGI (whose prefill ids are then
+// checked against ours), and the target's log-probabilities are taken by position.
 func (c *Client) Score(ctx context.Context, reqs []lm.Request) ([]lm.Result, error) {
 	for i, r := range reqs {
 		if r.Target == "" {
@@ -94,9 +95,12 @@ func (c *Client) scoreChunk(ctx context.Context, reqs []lm.Request, out []lm.Res
 		limit = st.MaxModelLen()
 	}
 	for i, r := range reqs {
-		p, err := lm.EncodePair(ctx, tok, r.Prompt, r.Target)
+		if r.Layout != lm.LayoutLMEval && c.o.SendText && c.o.Kind != KindTGI {
+			return streams.Permanent("lm-bad-request", fmt.Errorf("httplm: request %d: the %s token layout is sent as token ids; text prompts are tokenized by the server as one text", i, r.Layout))
+		}
+		p, err := lm.EncodeRequest(ctx, tok, r)
 		if err != nil {
-			if errors.Is(err, lm.ErrEmptyTarget) {
+			if errors.Is(err, lm.ErrEmptyTarget) || errors.Is(err, lm.ErrEmptyPrompt) {
 				return streams.Permanent("lm-bad-request", fmt.Errorf("httplm: request %d: %w", i, err))
 			}
 			return fmt.Errorf("httplm: tokenize request %d: %w", i, err)
@@ -158,6 +162,11 @@ func (c *Client) scoreRequest(ctx context.Context, tok lm.Tokenizer, reqs []lm.R
 		if err != nil {
 			return err
 		}
+		if reqs[0].Layout == lm.LayoutSeparate {
+			if err := tgiSeparate(ctx, tok, text, pairs[0]); err != nil {
+				return err
+			}
+		}
 		body := map[string]any{"inputs": text, "parameters": map[string]any{"decoder_input_details": true, "details": true, "max_new_tokens": 1}}
 		return c.post(ctx, "/generate", body, func(b []byte) error { return decodeTGI(b, pairs[0], &out[0]) })
 	case KindSGLang:
@@ -199,4 +208,30 @@ func (c *Client) tgiText(ctx context.Context, tok lm.Tokenizer, r lm.Request) (s
 		return "", streams.Permanent("lm-bad-request", fmt.Errorf("httplm: the prompt starts with the BOS token, which TGI would add a second time, and its spelling is unknown; remove it from the prompt template"))
 	}
 	return text[len(spelled):], nil
+}
+
+// tgiSeparate checks, before anything is sent, that TGI will score the separate layout's ids
+// (lm.EncodeSeparate, FlashRAG's cal_gen_probs). TGI takes text only: it tokenizes prompt and
+// target as one text and always adds the tokenizer's special prefix (add_special_tokens is
+// not settable on /generate: serde skip, router/src/lib.rs GenerateRequest). The layout
+// arrives intact only when prefix + enc(text) equals the pair's ids; otherwise the request
+// fails permanently here, and decodeTGI checks the prefill ids TGI reports against the same
+// ids afterwards.
+func tgiSeparate(ctx context.Context, tok lm.Tokenizer, text string, p lm.Pair) error {
+	pre, err := tok.Prefix(ctx)
+	if err != nil {
+		return err
+	}
+	if len(pre) > 0 && !lm.HasPrefix(p.IDs, pre) {
+		return streams.Permanent("lm-layout-unsupported", fmt.Errorf("httplm: the seed (separate) token layout scores this prompt without BOS, as FlashRAG's cal_gen_probs does (add_special_tokens=False on a prompt that does not write it), but TGI always adds BOS; score seed mode with --backend vllm or sglang, which take token ids"))
+	}
+	ids, err := tok.Encode(ctx, text)
+	if err != nil {
+		return err
+	}
+	tgi := append(slices.Clip(pre), ids...)
+	if !slices.Equal(tgi, p.IDs) {
+		return streams.Permanent("lm-layout-unsupported", fmt.Errorf("httplm: TGI takes text only, and prompt+answer tokenized as one text (%s) differs from the seed layout's separately encoded ids (%s) at the prompt/answer boundary; score seed mode with --backend vllm or sglang, which take token ids", diffIDs(tgi, p.IDs), diffIDs(p.IDs, tgi)))
+	}
+	return nil
 }

@@ -5,53 +5,14 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
-	"github.com/lsrflow/lsrflow/internal/testenv"
 	"github.com/lsrflow/lsrflow/lm/lmemu"
 	"github.com/lsrflow/lsrflow/lm/lmemu/emutest"
 )
-
-// hfDecode runs Hugging Face's tokenizers library (the npm binding setup installs) through
-// embed/tokenizer/testdata/hfref.js: ids without special tokens, decode(ids), and decode([id])
-// for every id.
-func hfDecode(t *testing.T, tokPath string, texts []string) (plain [][]int, decode []string, tokenDecode [][]string) {
-	t.Helper()
-	dir := t.TempDir()
-	req, _ := json.Marshal(map[string]any{"mode": "encode", "modules": testenv.CachePath(t, "tokenizers", "tokenizers"), "tokenizer": tokPath,
-		"sets": []any{map[string]any{"texts": texts, "tokenDecode": true}}})
-	in, out := filepath.Join(dir, "req.json"), filepath.Join(dir, "out.json")
-	if err := os.WriteFile(in, req, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatal("node is not on PATH: the decoding parity test needs it")
-	}
-	cmd := exec.CommandContext(t.Context(), node, filepath.Join(testenv.RepoRoot(t), "embed/tokenizer/testdata/hfref.js"), in, out)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("hfref.js: %v\n%s", err, b)
-	}
-	var r []struct {
-		Plain       [][]int    `json:"plain"`
-		Decode      []string   `json:"decode"`
-		TokenDecode [][]string `json:"tokenDecode"`
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &r); err != nil || len(r) != 1 {
-		t.Fatalf("hfref.js output: %v (%d sets)", err, len(r))
-	}
-	return r[0].Plain, r[0].Decode, r[0].TokenDecode
-}
 
 // TestDecodingMatchesHuggingFace: the emulator's per-token and whole decoding (without
 // transformers' clean-up, which the tokenizers library does not do) equals the library's on
@@ -64,7 +25,8 @@ func TestDecodingMatchesHuggingFace(t *testing.T) {
 	for _, q := range emutest.Queries(t, 3, 1) {
 		texts = append(texts, q.Passages[0].Contents)
 	}
-	plain, dec, tokDec := hfDecode(t, path, texts)
+	hf := emutest.HF(t, path, texts, true)
+	plain, dec, tokDec := hf.Plain, hf.Decode, hf.TokenDecode
 	tk := lmemu.NewTokenizer(raw, -1, true)
 	fffd := 0
 	for i, text := range texts {

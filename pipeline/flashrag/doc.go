@@ -19,7 +19,9 @@
 //   - EnsureIndex pairs index_path (a FAISS file whose row i is corpus row i) with corpus_path
 //     in an lsrflow index directory under {save_dir}/lsrflow-index/, built once and reused
 //     while its inputs are unchanged, and records the encoding of FlashRAG's conventions
-//     (embed/conventions) so queries are encoded like the indexed passages.
+//     (embed/conventions) so queries are encoded like the indexed passages. For bm25 it builds
+//     the analyzer of bm25_backend and records the query analysis FlashRAG applies
+//     (BM25QueryAnalyzer: bm25s' unstemmed bm25s.tokenize path by default).
 //   - Chat picks the chat template of the generator for the teacher's prompts, as FlashRAG's
 //     PromptTemplate decides whether the model is a chat model.
 //   - RetrievalMetrics and WriteMetricScore write metric_score.txt with FlashRAG's metric names.

@@ -50,6 +50,7 @@ type indexSource struct {
 	Embedder string          `json:"embedder,omitempty"`
 	Encoding *embed.Encoding `json:"encoding,omitempty"`
 	Analyzer string          `json:"bm25_analyzer,omitempty"`
+	Queries  string          `json:"bm25_query_analyzer,omitempty"`
 	K1       float64         `json:"k1,omitempty"`
 	B        float64         `json:"b,omitempty"`
 }
@@ -62,6 +63,8 @@ type Index struct {
 	Embedder string
 	Encoding *embed.Encoding
 	Built    bool // built (or rebuilt) now rather than reused
+	// BM25Analyzer and BM25Queries name how passages and queries become BM25 terms (bm25).
+	BM25Analyzer, BM25Queries string
 	// Warnings are things the user should know (printed once).
 	Warnings []string
 }
@@ -127,9 +130,13 @@ func EnsureIndex(ctx context.Context, s *Settings, maxLine int, progress io.Writ
 		if s.IndexPath != "" {
 			out.Warnings = append(out.Warnings, fmt.Sprintf("index_path %s (a %s index) is not read: lsrflow builds its own BM25 index from corpus_path with the %s analyzer", s.IndexPath, s.BM25Backend, an))
 		}
-		src.Analyzer, src.K1, src.B = an, p.K1, p.B
-		bm25Opts = &bm25.Options{Params: p, Analyzer: an}
+		out.BM25Analyzer, out.BM25Queries = an, s.BM25Queries()
+		src.Analyzer, src.Queries, src.K1, src.B = an, s.BM25QueryAnalyzer, p.K1, p.B
+		bm25Opts = &bm25.Options{Params: p, Analyzer: an, QueryAnalyzer: s.BM25QueryAnalyzer}
 		name = "bm25-" + an
+		if s.BM25QueryAnalyzer != "" {
+			name = "bm25-" + an + "-q-" + s.BM25QueryAnalyzer
+		}
 	} else {
 		spec, err := s.EmbedderSpec()
 		if err != nil {

@@ -52,7 +52,7 @@ var Keys = map[string]Key{
 	"retrieval_topk":             {Used, "passages per query"},
 	"retrieval_query_max_length": {Used, "token cap for queries"},
 	"retrieval_pooling_method":   {Used, "pooling (overrides model2pooling)"},
-	"bm25_backend":               {Used, "selects the BM25 analyzer: bm25s or pyserini (Lucene English)"},
+	"bm25_backend":               {Used, "selects the BM25 analyzer: bm25s (queries unstemmed, as FlashRAG's bm25s retriever; see bm25_query_analyzer) or pyserini (Lucene English)"},
 	"retrieval_batch_size":       {Unused, "lsrflow batches queries itself"},
 	"retrieval_use_fp16":         {Unused, "lsrflow encodes in float32"},
 	"faiss_gpu":                  {Unused, "lsrflow searches FAISS on the CPU"},

@@ -47,6 +47,12 @@ type Settings struct {
 	Encoding embed.Encoding
 	// BM25Backend is bm25_backend: bm25s or pyserini.
 	BM25Backend string
+	// BM25QueryAnalyzer is how BM25 queries are analyzed (retrieval/bm25/analysis
+	// ForQueries): for bm25s, FlashRAG's own query path by default (bm25s-unstemmed:
+	// flashrag/retriever/retriever.py tokenizes queries with bm25s.tokenize's defaults, no
+	// stemmer, against its stemmed index); for pyserini, like the passages (""). lsrflow's
+	// key bm25_query_analyzer overrides it (SetBM25QueryAnalyzer).
+	BM25QueryAnalyzer string
 
 	GeneratorModel     string
 	GeneratorModelPath string
@@ -84,6 +90,33 @@ func BM25Analyzer(backend string) (string, error) {
 		return analysis.Lucene, nil
 	}
 	return "", fmt.Errorf("bm25_backend %q: want bm25s or pyserini", backend)
+}
+
+// BM25Queries names the query analyzer in effect (the index analyzer when
+// BM25QueryAnalyzer is empty).
+func (s *Settings) BM25Queries() string {
+	if s.BM25QueryAnalyzer != "" {
+		return s.BM25QueryAnalyzer
+	}
+	an, _ := BM25Analyzer(s.BM25Backend)
+	return an
+}
+
+// SetBM25QueryAnalyzer sets the query analyzer (lsrflow's bm25_query_analyzer key): one of
+// analysis.QueryNames of the backend's analyzer.
+func (s *Settings) SetBM25QueryAnalyzer(name string) error {
+	an, err := BM25Analyzer(s.BM25Backend)
+	if err != nil {
+		return err
+	}
+	if _, err := analysis.ForQueries(an, name); err != nil {
+		return fmt.Errorf("bm25_query_analyzer: %w", err)
+	}
+	s.BM25QueryAnalyzer = name
+	if name == an {
+		s.BM25QueryAnalyzer = ""
+	}
+	return nil
 }
 
 // kv is one entry of an ordered mapping.
@@ -308,8 +341,10 @@ func Parse(path string, b []byte, root *yaml.Node) (*Settings, error) {
 	}
 	s.BM25Backend, e = d.strOr("bm25_backend", "bm25s")
 	add(e)
-	if _, err := BM25Analyzer(s.BM25Backend); err != nil {
+	if an, err := BM25Analyzer(s.BM25Backend); err != nil {
 		add(err)
+	} else if an == analysis.BM25S {
+		s.BM25QueryAnalyzer = analysis.BM25SUnstemmed
 	}
 	if !s.IsBM25() {
 		co := conventions.Options{}

@@ -26,6 +26,9 @@ import (
 type Options struct {
 	Params   Params // BM25 parameters (see DefaultParamsFor)
 	Analyzer string // analysis.Plain (when empty), analysis.BM25S or analysis.Lucene
+	// QueryAnalyzer is how queries of the index are analyzed (analysis.ForQueries; "" = like
+	// the passages). The Step records it in the manifest; the index file does not hold it.
+	QueryAnalyzer string
 	// TempDir receives the sorted runs spilled during the build ("" = os.TempDir()). They are
 	// removed when the build finishes or fails.
 	TempDir string

@@ -22,11 +22,14 @@
 // terms returns none: bm25s and Lucene would return zero-score documents). Results are best
 // first; equal scores are ordered by ordinal (corpus order), which is also Lucene's rule.
 //
-// Known difference from FlashRAG's bm25s path: FlashRAG builds its bm25s index with the
-// stemming tokenizer but tokenizes queries with bm25s.tokenize's defaults (stopwords removed,
-// no stemming; flashrag/retriever/retriever.py, BM25Retriever._search), so there only query
-// words that equal their stem match. Here queries are stemmed like the passages, as bm25s
-// documents and FlashRAG's commented-out line intends.
+// Queries are analyzed like the passages unless the index was built with another query
+// analyzer (Options.QueryAnalyzer, recorded in the manifest as query_analyzer; Open and
+// OpenFileQueries honour it). The one there is reproduces FlashRAG's bm25s path: FlashRAG
+// builds its bm25s index with the stemming tokenizer but tokenizes queries with
+// bm25s.tokenize's defaults (stopwords removed, no stemming; flashrag/retriever/retriever.py,
+// BM25Retriever._search), so only query words that equal a stem match:
+// analysis.BM25SUnstemmed, the default of FlashRAG configs with bm25_backend bm25s. The
+// retriever's version then ends in "+queries:bm25s-unstemmed".
 //
 // # File and memory
 //

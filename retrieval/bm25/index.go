@@ -20,7 +20,8 @@ type Index struct {
 	m        *mapping
 	data     []byte
 	h        *header
-	an       *analysis.Analyzer
+	an       *analysis.Analyzer // the passages'
+	qa       *analysis.Analyzer // the queries' (an unless OpenFileQueries says otherwise)
 	model    *model
 	postings []byte // includes the trailing padding
 	blocks   []byte
@@ -57,8 +58,12 @@ type Hit struct {
 // OpenFile maps an index file written by a Writer. Only the header and section bounds are
 // checked here; postings are checked as queries read them (a damaged block gives an error,
 // never a panic), and Verify checks everything. A file in the format of older lsrflow
-// versions gives an error wrapping ErrOldFormat.
-func OpenFile(path string) (*Index, error) {
+// versions gives an error wrapping ErrOldFormat. Queries are analyzed like the passages.
+func OpenFile(path string) (*Index, error) { return OpenFileQueries(path, "") }
+
+// OpenFileQueries is OpenFile with queries analyzed by the query analyzer named
+// queryAnalyzer (analysis.ForQueries; "" is the index's own).
+func OpenFileQueries(path, queryAnalyzer string) (*Index, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("bm25: %w", err)
@@ -74,7 +79,7 @@ func OpenFile(path string) (*Index, error) {
 		if _, err := f.ReadAt(b, 0); err != nil {
 			return nil, fmt.Errorf("bm25: %s: %w", path, err)
 		}
-		_, err := newIndex(b, nil)
+		_, err := newIndex(b, nil, "")
 		return nil, fmt.Errorf("bm25: %s: %w", path, err)
 	}
 	if st.Size() != int64(int(st.Size())) {
@@ -85,7 +90,7 @@ func OpenFile(path string) (*Index, error) {
 		return nil, fmt.Errorf("bm25: mmap %s: %w", path, err)
 	}
 	m := &mapping{data: data}
-	ix, err := newIndex(data, m)
+	ix, err := newIndex(data, m, queryAnalyzer)
 	if err != nil {
 		m.unmap()
 		return nil, fmt.Errorf("bm25: %s: %w", path, err)
@@ -94,9 +99,9 @@ func OpenFile(path string) (*Index, error) {
 }
 
 // Decode opens an index held in memory (tests and fuzzing; OpenFile maps files instead).
-func Decode(data []byte) (*Index, error) { return newIndex(data, nil) }
+func Decode(data []byte) (*Index, error) { return newIndex(data, nil, "") }
 
-func newIndex(data []byte, m *mapping) (*Index, error) {
+func newIndex(data []byte, m *mapping, queryAnalyzer string) (*Index, error) {
 	h, err := decodeHeader(data)
 	if err != nil {
 		return nil, err
@@ -105,12 +110,16 @@ func newIndex(data []byte, m *mapping) (*Index, error) {
 	if err != nil {
 		return nil, corruptf("%v", err)
 	}
+	qa, err := analysis.ForQueries(h.analyzer, queryAnalyzer)
+	if err != nil {
+		return nil, err
+	}
 	mod, err := newModel(h.scoring, h.params, h.numDocs, h.docsWithTerms, h.totalLen)
 	if err != nil {
 		return nil, corruptf("%v", err)
 	}
 	sec := func(i int) []byte { s := h.sections[i]; return data[s[0] : s[0]+s[1] : s[0]+s[1]] }
-	ix := &Index{m: m, data: data, h: h, an: an, model: mod,
+	ix := &Index{m: m, data: data, h: h, an: an, qa: qa, model: mod,
 		postings: sec(secPostings), blocks: sec(secBlocks), terms: sec(secTerms),
 		vocabOff: sec(secVocabOff), vocab: sec(secVocab), docLens: sec(secDocLens)}
 	if m != nil {
@@ -130,8 +139,12 @@ func (ix *Index) Close() error {
 // Params returns the index's BM25 parameters.
 func (ix *Index) Params() Params { return ix.h.params }
 
-// Analyzer is the name of the analyzer the index was built with (queries use it too).
+// Analyzer is the name of the analyzer the index was built with.
 func (ix *Index) Analyzer() string { return ix.h.analyzer }
+
+// QueryAnalyzer is the name of the analyzer queries are analyzed with (Analyzer unless the
+// index was opened with OpenFileQueries).
+func (ix *Index) QueryAnalyzer() string { return ix.qa.Name() }
 
 // Scoring is the index's scoring variant (ScoringClassic, ScoringLucene, ScoringBM25S).
 func (ix *Index) Scoring() uint8 { return ix.h.scoring }
@@ -156,8 +169,11 @@ func (ix *Index) AvgDocLen() float64 {
 	return float64(ix.h.totalLen) / float64(ix.h.numDocs)
 }
 
-// Terms returns the analyzed terms of a text, as queries and documents of this index see it.
+// Terms returns the analyzed terms of a passage text, as the index saw it.
 func (ix *Index) Terms(text string) []string { return ix.an.Terms(nil, text, nil) }
+
+// QueryTerms returns the analyzed terms of a query.
+func (ix *Index) QueryTerms(text string) []string { return ix.qa.Terms(nil, text, nil) }
 
 func (ix *Index) docLen(d uint32) uint32 {
 	return binary.LittleEndian.Uint32(ix.docLens[4*int(d):])

@@ -23,10 +23,16 @@ import (
 )
 
 func buildQED(tb testing.TB, analyzer string) (*retrieval.Index, *bm25.Retriever) {
+	return buildQEDQueries(tb, analyzer, "")
+}
+
+// buildQEDQueries builds the QED index with analyzer and the query analyzer queries (recorded
+// in the manifest) and opens it through the "bm25" opener.
+func buildQEDQueries(tb testing.TB, analyzer, queries string) (*retrieval.Index, *bm25.Retriever) {
 	tb.Helper()
 	corpus := testenv.SharedFile(tb, "data/qed/corpus.jsonl")
 	dir := filepath.Join(tb.TempDir(), "idx")
-	step, err := bm25.NewStepOptions(bm25.Options{Params: bm25.DefaultParamsFor(analyzer), Analyzer: analyzer, TempDir: tb.TempDir()})
+	step, err := bm25.NewStepOptions(bm25.Options{Params: bm25.DefaultParamsFor(analyzer), Analyzer: analyzer, QueryAnalyzer: queries, TempDir: tb.TempDir()})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -68,14 +74,24 @@ func readQueries(tb testing.TB, rel string) []schemas.Query {
 
 // TestQEDRecall is issue 2's measured target: BM25 over the QED corpus, gold-document recall
 // on qed/test.jsonl (reference 0.818 @1, 0.961 @20 with the plain analyzer). The other
-// analyzers' recall is logged.
+// analyzers' recall is logged, and bm25s' with FlashRAG's unstemmed queries.
 func TestQEDRecall(t *testing.T) {
 	qs := readQueries(t, "data/qed/test.jsonl")
 	if len(qs) != 385 {
 		t.Fatalf("%d test queries, want 385", len(qs))
 	}
+	type config struct{ name, queries string }
+	var configs []config
 	for _, name := range analysis.Names {
-		_, r := buildQED(t, name)
+		configs = append(configs, config{name, ""})
+	}
+	configs = append(configs, config{analysis.BM25S, analysis.BM25SUnstemmed})
+	for _, cf := range configs {
+		name := cf.name
+		_, r := buildQEDQueries(t, name, cf.queries)
+		if cf.queries != "" {
+			name += ", queries " + cf.queries
+		}
 		ks := []int{1, 5, 20}
 		gold, answer := make([]int, len(ks)), make([]int, len(ks))
 		for _, q := range qs {
@@ -214,6 +230,13 @@ func TestQEDBM25SMatchesReference(t *testing.T) {
 	qs := qedQuestions(t)
 	in := append(bm25ref.B64(bm25ref.QEDCorpus(t)), "--")
 	ref := bm25ref.BM25S(t, []string{"search", "1.5", "0.75", "20"}, append(in, bm25ref.B64(qs)...))
+	matchBM25SRef(t, r, qs, ref)
+}
+
+// matchBM25SRef fails t unless r's top 20 for every query equals the reference's lines: the
+// same ordinals in the same order, scores within 1e-9 relative.
+func matchBM25SRef(t *testing.T, r *bm25.Retriever, qs, ref []string) {
+	t.Helper()
 	if len(ref) != len(qs) {
 		t.Fatalf("reference answered %d of %d queries", len(ref), len(qs))
 	}
@@ -236,6 +259,53 @@ func TestQEDBM25SMatchesReference(t *testing.T) {
 				t.Fatalf("q=%q rank %d: %d:%v, reference %s", q, j, h.Ord, h.Score, want[j])
 			}
 		}
+	}
+}
+
+// TestQEDFlashRAGQueriesMatchReference: a bm25s index whose manifest says bm25s-unstemmed (as
+// lsrflow builds it for a FlashRAG config with bm25_backend bm25s), opened through the "bm25"
+// opener, gives the reference's top 20 for FlashRAG's query path (bm25s.tokenize's defaults:
+// stopwords, no stemmer; bm25s_ref.py "flashrag") on every QED question — and those
+// candidates differ from the stemmed queries' on many questions, so the choice matters.
+func TestQEDFlashRAGQueriesMatchReference(t *testing.T) {
+	ix, r := buildQEDQueries(t, analysis.BM25S, analysis.BM25SUnstemmed)
+	if q := ix.Manifest.BM25.QueryAnalyzer; q != analysis.BM25SUnstemmed || r.Index().QueryAnalyzer() != q {
+		t.Fatalf("manifest query analyzer %q, index %q", q, r.Index().QueryAnalyzer())
+	}
+	if v := r.Info().Version; !strings.HasSuffix(v, "+queries:"+analysis.BM25SUnstemmed) {
+		t.Errorf("retriever version %q does not name the query analyzer", v)
+	}
+	qs := qedQuestions(t)
+	in := append(bm25ref.B64(bm25ref.QEDCorpus(t)), "--")
+	ref := bm25ref.BM25S(t, []string{"search", "1.5", "0.75", "20", "flashrag"}, append(in, bm25ref.B64(qs)...))
+	matchBM25SRef(t, r, qs, ref)
+
+	_, stemmed := buildQED(t, analysis.BM25S)
+	differ, empty := 0, 0
+	for i, q := range qs {
+		a, err := stemmed.Index().Search(q, 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ref[i] == "" {
+			empty++
+		}
+		var got []string
+		for _, h := range a {
+			got = append(got, strconv.Itoa(h.Ord))
+		}
+		var want []string
+		for _, f := range strings.Fields(ref[i]) {
+			o, _, _ := strings.Cut(f, ":")
+			want = append(want, o)
+		}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			differ++
+		}
+	}
+	t.Logf("%d QED questions: FlashRAG's unstemmed queries give other top-20 lists than stemmed queries on %d; %d have no word in the index (no candidates)", len(qs), differ, empty)
+	if differ < len(qs)/4 {
+		t.Errorf("unstemmed and stemmed queries differ on only %d of %d questions: the test would not tell them apart", differ, len(qs))
 	}
 }
 

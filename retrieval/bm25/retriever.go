@@ -45,13 +45,14 @@ func rebuildHint(ix *retrieval.Index) string {
 	return "lsrflow index --corpus " + corpus + " --out " + ix.Dir
 }
 
-// Open is the retrieval.Opener of method "bm25".
+// Open is the retrieval.Opener of method "bm25". Queries are analyzed as the manifest's
+// query_analyzer says (like the passages when it is empty).
 func Open(ctx context.Context, ix *retrieval.Index) (retrieval.Retriever, error) {
 	e := ix.Manifest.BM25
 	if e == nil {
 		return nil, &retrieval.NotBuiltError{Dir: ix.Dir, Method: "bm25", Hint: rebuildHint(ix)}
 	}
-	idx, err := OpenFile(ix.Path(path.Join(e.Path, File)))
+	idx, err := OpenFileQueries(ix.Path(path.Join(e.Path, File)), e.QueryAnalyzer)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, &retrieval.NotBuiltError{Dir: ix.Dir, Method: "bm25", Hint: rebuildHint(ix)}
@@ -87,9 +88,14 @@ func (r *Retriever) Search(ctx context.Context, question string, k int) ([]schem
 	return out, nil
 }
 
-// Info names the method and the index version.
+// Info names the method and the index version, with "+queries:NAME" when queries are not
+// analyzed like the passages (other candidates from the same index).
 func (r *Retriever) Info() schemas.RetrieverInfo {
-	return schemas.RetrieverInfo{Method: "bm25", Version: r.idx.Version()}
+	v := r.idx.Version()
+	if q := r.idx.QueryAnalyzer(); q != r.idx.Analyzer() {
+		v += "+queries:" + q
+	}
+	return schemas.RetrieverInfo{Method: "bm25", Version: v}
 }
 
 // Step is the retrieval.BuildStep that builds the BM25 index while the corpus is read.
@@ -112,6 +118,12 @@ func NewStepOptions(o Options) (*Step, error) {
 	}
 	if _, err := analysis.ByName(o.Analyzer); err != nil {
 		return nil, err
+	}
+	if _, err := analysis.ForQueries(o.Analyzer, o.QueryAnalyzer); err != nil {
+		return nil, err
+	}
+	if o.QueryAnalyzer == o.Analyzer {
+		o.QueryAnalyzer = ""
 	}
 	if err := o.Params.Validate(); err != nil {
 		return nil, err
@@ -167,7 +179,7 @@ func (s *Step) Finish(ctx context.Context, ix *retrieval.Index, m *retrieval.Man
 	}
 	defer idx.Close()
 	m.BM25 = &retrieval.BM25Entry{
-		K1: s.o.Params.K1, B: s.o.Params.B, Tokenizer: s.o.Analyzer, Path: Dir,
+		K1: s.o.Params.K1, B: s.o.Params.B, Tokenizer: s.o.Analyzer, QueryAnalyzer: s.o.QueryAnalyzer, Path: Dir,
 		Version: idx.Version(), NumTerms: idx.NumTerms(), AvgDocLen: idx.AvgDocLen(),
 	}
 	return nil

@@ -199,7 +199,7 @@ func (ix *Index) state() *searchState {
 // prepare analyzes the query and opens one cursor per distinct known term, in order of first
 // occurrence (the order in which a document's contributions are summed).
 func (ix *Index) prepare(s *searchState, query string) error {
-	s.terms = ix.an.Terms(s.terms[:0], query, nil)
+	s.terms = ix.qa.Terms(s.terms[:0], query, nil)
 	s.cursors = s.cursors[:0]
 	for _, t := range s.terms {
 		id, ok := ix.lookup(t)

@@ -38,7 +38,11 @@
 //
 // Each (prompt, target) pair is tokenized and aligned by lm.EncodePair (lm-evaluation-harness'
 // rules, docs/lm.md) with the server's /tokenize or Config.Tokenizer; the identity's Tokenizer
-// field names which, and the score cache key includes it.
+// field names which, and the score cache key includes it. The seed-compatible method instead
+// sends lm.LayoutSeparate requests: prompt and answer tokenized each on its own and
+// concatenated, as FlashRAG's cal_gen_probs does (lm.EncodeSeparate); its identity records
+// token_layout "separate" and its cache key the layout. On TGI, which takes text only, a pair
+// whose one-text tokenization differs from that layout fails permanently.
 //
 // # Contract
 //

@@ -29,6 +29,7 @@ type Teacher struct {
 	ownLM    bool
 	cache    *scorecache.Cache
 	tmpl     prompt.Template
+	layout   lm.Layout
 	id       schemas.TeacherIdentity
 	modelKey string
 
@@ -95,6 +96,8 @@ func Open(ctx context.Context, cfg Config) (*Teacher, error) {
 	t.tmpl = prompt.Default(cfg.Chat)
 	if cfg.Method == MethodSeed {
 		t.tmpl = prompt.FlashRAG(cfg.Chat)
+		// cal_gen_probs encodes the prompt and the answer separately (lm.EncodeSeparate).
+		t.layout = lm.LayoutSeparate
 	}
 	if cfg.PromptFile != "" {
 		if t.tmpl, err = prompt.Load(cfg.PromptFile, cfg.Chat); err != nil {
@@ -125,9 +128,9 @@ func Open(ctx context.Context, cfg Config) (*Teacher, error) {
 	if cfg.Precision != "" {
 		prec = cfg.Precision
 	}
-	// Scores depend on the tokenizer and on how targets are aligned (lm.EncodePair); the
+	// Scores depend on the tokenizer and on how targets are aligned (lm.EncodeRequest); the
 	// cache must not serve scores aligned another way.
-	t.modelKey = info.Backend + ":" + model + "|tok=" + info.Tokenizer + "|align=lm-eval"
+	t.modelKey = info.Backend + ":" + model + "|tok=" + info.Tokenizer + "|align=" + t.layout.String()
 	t.id = schemas.TeacherIdentity{
 		Method:         cfg.Method,
 		Model:          model,
@@ -137,6 +140,9 @@ func Open(ctx context.Context, cfg Config) (*Teacher, error) {
 		PromptHash:     t.tmpl.Hash(),
 		Precision:      prec,
 		Tokenizer:      info.Tokenizer,
+	}
+	if t.layout != lm.LayoutLMEval {
+		t.id.TokenLayout = t.layout.String()
 	}
 	if cfg.LengthNormalize {
 		t.id.ScoreTransform += "/length-normalized"
@@ -349,7 +355,7 @@ func (t *Teacher) request(c schemas.Candidates, p *pair) lm.Request {
 	} else {
 		pr = t.tmpl.QA(c.Query.Question, []schemas.Passage{d})
 	}
-	return lm.Request{Prompt: pr, Target: t.tmpl.TargetPrefix() + p.target}
+	return lm.Request{Prompt: pr, Target: t.tmpl.TargetPrefix() + p.target, Layout: t.layout}
 }
 
 // scorePairs fills p.lps for every pair without one, from the cache or the LM.

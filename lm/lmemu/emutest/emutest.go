@@ -10,6 +10,8 @@ import (
 	"math"
 	"net/http/httptest"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -101,7 +103,13 @@ func Split(t *tokenizer.Tokenizer, bosText, context, continuation string) (whole
 // logits is materialized and log-softmaxed in float64, the hash of the prefix computed from
 // scratch, the induction candidates found by scanning the prefix.
 func Logprob(ids []int, j, vocab int) float64 {
-	logits := make([]float64, vocab)
+	buf := logitsPool.Get().(*[]float64)
+	defer logitsPool.Put(buf)
+	if cap(*buf) < vocab {
+		*buf = make([]float64, vocab)
+	}
+	logits := (*buf)[:vocab]
+	clear(logits)
 	prev := ids[j-1]
 	for k := 0; k+1 < j; k++ {
 		if ids[k] == prev {
@@ -116,9 +124,13 @@ func Logprob(ids []int, j, vocab int) float64 {
 		v, l := lmemu.HashCandidate(h, k, vocab)
 		logits[v] = math.Max(logits[v], l)
 	}
+	// The logits are finite, so plain comparisons find the maximum (math.Max's NaN and
+	// signed-zero handling made this loop as slow as the exponentials).
 	mx := math.Inf(-1)
 	for _, l := range logits {
-		mx = math.Max(mx, l)
+		if l > mx {
+			mx = l
+		}
 	}
 	z := 0.0
 	for _, l := range logits {
@@ -135,6 +147,70 @@ func Expected(t *tokenizer.Tokenizer, bosText, prompt, target string) (sum float
 		sum += float64(float32(Logprob(whole, j, t.VocabSize())))
 	}
 	return sum, len(whole) - c
+}
+
+// logitsPool holds Logprob's dense logit vectors (one per concurrent call).
+var logitsPool = sync.Pool{New: func() any { return new([]float64) }}
+
+// SeparateIDs is the token layout of FlashRAG's cal_gen_probs (flashrag/generator/
+// generator.py, HFCausalLMGenerator.cal_gen_probs), written from that source: input_ids =
+// encode(prompt, add_special_tokens=False), target_ids = encode(answer,
+// add_special_tokens=False), context_ids = input_ids + target_ids; the answer's
+// probabilities are read at positions len(input_ids)-1 .. len(context_ids)-2, i.e. they are
+// the probabilities of context_ids[len(input_ids):].
+func SeparateIDs(t *tokenizer.Tokenizer, prompt, answer string) (ids []int, ctxLen int) {
+	in := t.Encode(prompt, false).IDs
+	target := t.Encode(answer, false).IDs
+	ids = append(append([]int{}, in...), target...)
+	return ids, len(in)
+}
+
+// TokenLogprobs recomputes the log-probabilities of ids[from:] as the servers report them
+// (Logprob rounded to float32).
+func TokenLogprobs(ids []int, from, vocab int) []float64 {
+	out := make([]float64, 0, len(ids)-from)
+	for j := from; j < len(ids); j++ {
+		out = append(out, float64(float32(Logprob(ids, j, vocab))))
+	}
+	return out
+}
+
+// HFOut is what Hugging Face's tokenizers library says about a list of texts (HF).
+type HFOut struct {
+	Plain       [][]int    `json:"plain"`       // ids with add_special_tokens=False
+	Decode      []string   `json:"decode"`      // decode(plain, skip_special_tokens=False)
+	TokenDecode [][]string `json:"tokenDecode"` // decode([id]) for every plain id (when asked)
+}
+
+// HF runs Hugging Face's tokenizers library (its Rust core, through the npm binding that
+// scripts/setup.sh installs) on texts with the tokenizer.json at tokPath, through
+// embed/tokenizer/testdata/hfref.js.
+func HF(tb testing.TB, tokPath string, texts []string, tokenDecode bool) HFOut {
+	tb.Helper()
+	dir := tb.TempDir()
+	req, _ := json.Marshal(map[string]any{"mode": "encode", "modules": testenv.CachePath(tb, "tokenizers", "tokenizers"), "tokenizer": tokPath,
+		"sets": []any{map[string]any{"texts": texts, "tokenDecode": tokenDecode}}})
+	in, out := filepath.Join(dir, "req.json"), filepath.Join(dir, "out.json")
+	if err := os.WriteFile(in, req, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		tb.Fatal("node is not on PATH: the Hugging Face parity tests need it (scripts/setup.sh)")
+	}
+	cmd := exec.Command(node, filepath.Join(testenv.RepoRoot(tb), "embed/tokenizer/testdata/hfref.js"), in, out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("hfref.js: %v\n%s", err, b)
+	}
+	var r []HFOut
+	b, err := os.ReadFile(out)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &r); err != nil || len(r) != 1 || len(r[0].Plain) != len(texts) {
+		tb.Fatalf("hfref.js output: %v (%d sets)", err, len(r))
+	}
+	return r[0]
 }
 
 // Query is a question with passages and gold answers from the shared QED / NQ data.

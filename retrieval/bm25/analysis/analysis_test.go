@@ -70,3 +70,32 @@ func TestStemCache(t *testing.T) {
 		t.Fatalf("cached terms %q vs %q, cache %v", first, second, cache)
 	}
 }
+
+// TestQueryAnalyzers: bm25s-unstemmed is the bm25s split and stopwords without the stemmer and
+// without the empty token (bm25s.tokenize's defaults), only for bm25s indexes.
+func TestQueryAnalyzers(t *testing.T) {
+	q, err := ForQueries(BM25S, BM25SUnstemmed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for in, want := range map[string][]string{
+		"Who played the Knights in the U.S.?": {"who", "played", "knights"},
+		"the a of":                            nil,
+		"Generously CONSIGNED café":           {"generously", "consigned", "café"},
+	} {
+		if got := q.Terms(nil, in, nil); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s(%q) = %q, want %q", BM25SUnstemmed, in, got, want)
+		}
+	}
+	for _, tc := range [][2]string{{BM25S, ""}, {BM25S, BM25S}, {Plain, Plain}, {Lucene, ""}} {
+		a, err := ForQueries(tc[0], tc[1])
+		if err != nil || a.Name() != tc[0] {
+			t.Errorf("ForQueries(%q, %q) = %v, %v; want the index's analyzer", tc[0], tc[1], a, err)
+		}
+	}
+	for _, tc := range [][2]string{{Plain, BM25SUnstemmed}, {Lucene, BM25SUnstemmed}, {BM25S, Lucene}, {BM25S, "stemless"}} {
+		if _, err := ForQueries(tc[0], tc[1]); err == nil {
+			t.Errorf("ForQueries(%q, %q) accepted", tc[0], tc[1])
+		}
+	}
+}

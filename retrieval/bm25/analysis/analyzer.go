@@ -16,6 +16,38 @@ const (
 // Names lists the analyzers, default first.
 var Names = []string{Plain, BM25S, Lucene}
 
+// BM25SUnstemmed is a query analyzer for bm25s indexes: what FlashRAG's bm25s retriever does
+// to queries (flashrag/retriever/retriever.py, BM25Retriever._search and _batch_search, since
+// FlashRAG 0a68454 of 2025-04-25): bm25s.tokenize with its defaults (bm25s/tokenization.py
+// tokenize at 0.2.1, the version FlashRAG pins: lower=True, token_pattern (?u)\b\w\w+\b,
+// stopwords "english", stemmer None), i.e. the bm25s analyzer without the stemmer, and
+// without the empty token for a query with no words (only bm25s' Tokenizer class adds it).
+// Against the stemmed index only query words that equal a stem match (bm25s.BM25.retrieve
+// drops the others: get_tokens_ids).
+const BM25SUnstemmed = "bm25s-unstemmed"
+
+// QueryNames lists the query analyzers that can search an index built with analyzer index:
+// the index's own (first) and, for bm25s, BM25SUnstemmed.
+func QueryNames(index string) []string {
+	if index == BM25S {
+		return []string{BM25S, BM25SUnstemmed}
+	}
+	return []string{index}
+}
+
+// ForQueries returns the analyzer that turns queries into terms of an index built with
+// analyzer index: query "" (or index) is the index's own analyzer; BM25SUnstemmed is allowed
+// for bm25s indexes.
+func ForQueries(index, query string) (*Analyzer, error) {
+	if query == "" || query == index {
+		return ByName(index)
+	}
+	if query == BM25SUnstemmed && index == BM25S {
+		return &Analyzer{name: BM25SUnstemmed, split: splitBM25S}, nil
+	}
+	return nil, fmt.Errorf("query analyzer %q cannot search a %s index (for it: %s)", query, index, strings.Join(QueryNames(index), ", "))
+}
+
 // Analyzer turns text into index terms. The zero value is not usable; use ByName.
 type Analyzer struct {
 	name string

@@ -18,6 +18,11 @@
 //     PorterStemFilter (Lucene's PorterStemmer, Porter's 1980 algorithm in Martin Porter's
 //     release 3 form).
 //
+// Queries are analyzed like the passages, except where a backend does otherwise and lsrflow is
+// asked to reproduce it: "bm25s-unstemmed" (ForQueries) is FlashRAG's bm25s query path,
+// bm25s.tokenize's defaults (the "bm25s" split and stopwords, no stemmer, no empty token),
+// searched against a stemmed bm25s index.
+//
 // The stemmers are implemented here from the published algorithms: SnowballEnglish follows
 // snowballstem.org's english.sbl (libstemmer 2.2), Porter follows Lucene's
 // org.apache.lucene.analysis.en.PorterStemmer, which works on UTF-16 code units. Tests check

@@ -5,9 +5,19 @@ python3-stemmer). Line based; texts are base64 of UTF-8.
 
   bm25s_ref.py stem                words, one per line -> stems
   bm25s_ref.py analyze             base64 texts -> base64 terms, space separated
-  bm25s_ref.py search K1 B K       base64 docs, "--", base64 queries
+  bm25s_ref.py search K1 B K [flashrag]
+                                   base64 docs, "--", base64 queries
                                    -> per query "ord:score" (repr) for the top K
 Scores are computed in float64; ties are broken by the lower ordinal.
+
+With "flashrag", queries take FlashRAG's bm25s query path instead of the index's analyzer:
+flashrag/retriever/retriever.py (BM25Retriever._search / _batch_search, since FlashRAG
+0a68454) calls bm25s.tokenize([query]) with its defaults, which at bm25s 0.2.1 (the version
+FlashRAG pins) are lower=True, token_pattern (?u)\b\w\w+\b, stopwords "english", stemmer
+None: the words are split and stopwords dropped, nothing is stemmed, and a query without
+words gets no token at all (only the Tokenizer class adds ""). bm25s.BM25.retrieve turns the
+Tokenized result back into strings (convert_tokenized_to_string_list) and keeps only those in
+the index's vocabulary (get_tokens_ids), so an unstemmed word matches only a stem equal to it.
 """
 import base64
 import math
@@ -31,6 +41,10 @@ def analyze(text):
     return terms if terms else [""]
 
 
+def analyze_flashrag_query(text):
+    return [w for w in SPLIT(text.lower()) if w not in STOP]
+
+
 def dec(line):
     return base64.b64decode(line).decode("utf-8")
 
@@ -51,6 +65,11 @@ def main():
         out = [" ".join(enc(t) for t in analyze(dec(l))) for l in lines]
     elif mode == "search":
         k1, b, k = float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+        query_terms = analyze
+        if len(sys.argv) > 5:
+            if sys.argv[5] != "flashrag":
+                raise SystemExit("search K1 B K [flashrag]")
+            query_terms = analyze_flashrag_query
         sep = lines.index("--")
         docs = [analyze(dec(l)) for l in lines[:sep]]
         n = len(docs)
@@ -69,7 +88,7 @@ def main():
                 postings.setdefault(t, []).append((i, c))
         for l in lines[sep + 1:]:
             scores = {}
-            for t in analyze(dec(l)):  # every occurrence of a query term adds its score
+            for t in query_terms(dec(l)):  # every occurrence of a query term adds its score
                 if t not in df:
                     continue
                 idf = math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5))
